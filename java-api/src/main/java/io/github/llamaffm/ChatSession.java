@@ -1,0 +1,102 @@
+package io.github.llamaffm;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.function.Consumer;
+
+/**
+ * A conversation on a context, formatted with the model's chat template. Each {@link #send} renders the whole
+ * conversation, and the context's prefix reuse decodes only the tokens that are new since the last turn
+ * ({@link GenerationResult#cachedPromptTokens()} shows how many were reused).
+ *
+ * {@snippet :
+ * ChatSession chat = ctx.chat();
+ * System.out.println(chat.send("Summarise sliding window attention in one line.").text());
+ * }
+ */
+public final class ChatSession {
+    private final LlamaContext context;
+    private final Options options;
+    private final String template;
+    private final List<ChatMessage> messages = new ArrayList<>();
+
+    ChatSession(LlamaContext context, Options options) {
+        this.context = context;
+        this.options = options;
+        this.template = options.template() != null ? options.template() : defaultTemplate(context.modelInfo());
+        if (options.systemPrompt() != null) {
+            messages.add(ChatMessage.system(options.systemPrompt()));
+        }
+    }
+
+    /**
+     * The model's own template; without one, Mistral Instruct's format for Mistral models and ChatML otherwise
+     * (as llama.cpp's tools do).
+     */
+    static String defaultTemplate(ModelInfo info) {
+        if (info.chatTemplate().isPresent()) {
+            return info.chatTemplate().get();
+        }
+        String name = info.metadata().getOrDefault("general.name", "").toLowerCase(Locale.ROOT);
+        return name.contains("mistral") ? "mistral-v1" : "chatml";
+    }
+
+    /** Sends a user message and returns the reply once complete. */
+    public GenerationResult send(String userMessage) {
+        return send(userMessage, t -> { });
+    }
+
+    /** Sends a user message, streaming the reply's tokens to {@code onToken}. */
+    public GenerationResult send(String userMessage, Consumer<Token> onToken) {
+        Objects.requireNonNull(userMessage, "userMessage");
+        Objects.requireNonNull(onToken, "onToken");
+        messages.add(ChatMessage.user(userMessage));
+        String prompt = ChatTemplate.apply(template, messages, true);
+        GenerationResult result;
+        try (Generation g = context.generate(prompt, options.generateOptions())) {
+            g.forEach(onToken);
+            result = g.result();
+        } catch (RuntimeException e) {
+            messages.removeLast();
+            throw e;
+        }
+        messages.add(ChatMessage.assistant(result.text()));
+        return result;
+    }
+
+    /** The conversation so far (system prompt, user and assistant messages). */
+    public List<ChatMessage> messages() {
+        return List.copyOf(messages);
+    }
+
+    /** The template in use (source or built-in name). */
+    public String template() {
+        return template;
+    }
+
+    /** Chat settings. */
+    public record Options(String systemPrompt, String template, GenerateOptions generateOptions) {
+        public Options {
+            Objects.requireNonNull(generateOptions, "generateOptions");
+        }
+
+        /** No system prompt, the model's template, {@link GenerateOptions#defaults()}. */
+        public static Options defaults() {
+            return new Options(null, null, GenerateOptions.defaults());
+        }
+
+        public Options withSystemPrompt(String systemPrompt) {
+            return new Options(systemPrompt, template, generateOptions);
+        }
+
+        public Options withTemplate(String template) {
+            return new Options(systemPrompt, template, generateOptions);
+        }
+
+        public Options withGenerateOptions(GenerateOptions generateOptions) {
+            return new Options(systemPrompt, template, generateOptions);
+        }
+    }
+}

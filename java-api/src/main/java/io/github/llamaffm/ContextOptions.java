@@ -1,0 +1,224 @@
+package io.github.llamaffm;
+
+import io.github.llamaffm.internal.CpuInfo;
+
+import java.util.Objects;
+
+/**
+ * How to create a {@link LlamaContext}: an immutable value built with {@link #builder()}.
+ * Defaults follow {@code llama_context_default_params()} except where a setter says otherwise (notably threads,
+ * which default to this machine's physical cores instead of llama.cpp's fixed 4).
+ */
+public final class ContextOptions {
+    private static final ContextOptions DEFAULTS = builder().build();
+
+    private final int contextSize;
+    private final int batchSize;
+    private final int microBatchSize;
+    private final int sequences;
+    private final int threads;
+    private final int batchThreads;
+    private final FlashAttention flashAttention;
+    private final KvCacheType keyType;
+    private final KvCacheType valueType;
+    private final boolean swaFull;
+    private final boolean offloadKqv;
+    private final boolean embeddings;
+    private final boolean kvUnified;
+
+    private ContextOptions(Builder b) {
+        this.contextSize = b.contextSize;
+        this.batchSize = b.batchSize;
+        this.microBatchSize = Math.min(b.microBatchSize, b.batchSize);
+        this.sequences = b.sequences;
+        this.threads = b.threads;
+        this.batchThreads = b.batchThreads;
+        this.flashAttention = b.flashAttention;
+        this.keyType = b.keyType;
+        this.valueType = b.valueType;
+        this.swaFull = b.swaFull;
+        this.offloadKqv = b.offloadKqv;
+        this.embeddings = b.embeddings;
+        this.kvUnified = b.kvUnified;
+    }
+
+    public static ContextOptions defaults() {
+        return DEFAULTS;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.contextSize = contextSize;
+        b.batchSize = batchSize;
+        b.microBatchSize = microBatchSize;
+        b.sequences = sequences;
+        b.threads = threads;
+        b.batchThreads = batchThreads;
+        b.flashAttention = flashAttention;
+        b.keyType = keyType;
+        b.valueType = valueType;
+        b.swaFull = swaFull;
+        b.offloadKqv = offloadKqv;
+        b.embeddings = embeddings;
+        b.kvUnified = kvUnified;
+        return b;
+    }
+
+    /** Context size in tokens; 0 = the model's training context. */
+    public int contextSize() { return contextSize; }
+    public int batchSize() { return batchSize; }
+    public int microBatchSize() { return microBatchSize; }
+    public int sequences() { return sequences; }
+    public int threads() { return threads; }
+    public int batchThreads() { return batchThreads; }
+    public FlashAttention flashAttention() { return flashAttention; }
+    public KvCacheType keyType() { return keyType; }
+    public KvCacheType valueType() { return valueType; }
+    public boolean swaFull() { return swaFull; }
+    public boolean offloadKqv() { return offloadKqv; }
+    public boolean embeddings() { return embeddings; }
+    public boolean kvUnified() { return kvUnified; }
+
+    @Override
+    public String toString() {
+        return "ContextOptions[contextSize=" + contextSize + ", batchSize=" + batchSize + ", microBatchSize="
+                + microBatchSize + ", sequences=" + sequences + ", threads=" + threads + ", batchThreads=" + batchThreads
+                + ", flashAttention=" + flashAttention + ", keyType=" + keyType + ", valueType=" + valueType
+                + ", swaFull=" + swaFull + ", offloadKqv=" + offloadKqv + ", embeddings=" + embeddings
+                + ", kvUnified=" + kvUnified + "]";
+    }
+
+    /** Mutable builder; each setter validates its value and names it in the exception. */
+    public static final class Builder {
+        private int contextSize = 4096;
+        private int batchSize = 2048;
+        private int microBatchSize = 512;
+        private int sequences = 1;
+        private int threads = CpuInfo.physicalCores();
+        private int batchThreads = CpuInfo.physicalCores();
+        private FlashAttention flashAttention = FlashAttention.AUTO;
+        private KvCacheType keyType = KvCacheType.F16;
+        private KvCacheType valueType = KvCacheType.F16;
+        private boolean swaFull = false;
+        private boolean offloadKqv = true;
+        private boolean embeddings = false;
+        private boolean kvUnified = false;
+
+        private Builder() {}
+
+        /**
+         * Context size in tokens (KV cache capacity across all sequences). Defaults to 4096, reduced to the model's
+         * training context when that is smaller; 0 means the model's training context.
+         */
+        public Builder contextSize(int tokens) {
+            this.contextSize = nonNegative("contextSize", tokens);
+            return this;
+        }
+
+        /** Most tokens submitted to one decode call (prompt chunk). Defaults to 2048. */
+        public Builder batchSize(int tokens) {
+            this.batchSize = positive("batchSize", tokens);
+            return this;
+        }
+
+        /** Physical batch size (tokens per compute graph). Defaults to 512 (capped at the batch size). */
+        public Builder microBatchSize(int tokens) {
+            this.microBatchSize = positive("microBatchSize", tokens);
+            return this;
+        }
+
+        /** Independent sequences (parallel conversations) sharing this context. Defaults to 1. */
+        public Builder sequences(int sequences) {
+            if (sequences < 1 || sequences > 256) {
+                throw new IllegalArgumentException("sequences must be in 1..256, was " + sequences);
+            }
+            this.sequences = sequences;
+            return this;
+        }
+
+        /**
+         * Threads for generating one token at a time. Defaults to the number of physical CPU cores of this machine
+         * (llama.cpp's own default is a fixed 4, which oversubscribes small machines and halves speed).
+         */
+        public Builder threads(int threads) {
+            this.threads = positive("threads", threads);
+            return this;
+        }
+
+        /** Threads for prompt (batch) processing. Defaults to the number of physical CPU cores. */
+        public Builder batchThreads(int threads) {
+            this.batchThreads = positive("batchThreads", threads);
+            return this;
+        }
+
+        /** Flash Attention use. Defaults to {@link FlashAttention#AUTO}. */
+        public Builder flashAttention(FlashAttention mode) {
+            this.flashAttention = Objects.requireNonNull(mode, "flashAttention");
+            return this;
+        }
+
+        /** K cache type. Defaults to {@link KvCacheType#F16}. Quantized V needs Flash Attention. */
+        public Builder keyType(KvCacheType type) {
+            this.keyType = Objects.requireNonNull(type, "keyType");
+            return this;
+        }
+
+        /** V cache type. Defaults to {@link KvCacheType#F16}. */
+        public Builder valueType(KvCacheType type) {
+            this.valueType = Objects.requireNonNull(type, "valueType");
+            return this;
+        }
+
+        /**
+         * For sliding-window models: {@code false} keeps only a rolling buffer of window + micro-batch cells per
+         * sequence (Mistral's design; e.g. ~8x less KV memory at 32k context with a 4096 window), {@code true}
+         * keeps a full-size cache, which costs that memory but allows reusing any earlier prefix and shifting the
+         * context. Defaults to {@code false} (llama.cpp's own default is {@code true}). No effect on models
+         * without a window.
+         */
+        public Builder swaFull(boolean swaFull) {
+            this.swaFull = swaFull;
+            return this;
+        }
+
+        /** Keep the KV cache and attention on the GPU. Defaults to {@code true}. */
+        public Builder offloadKqv(boolean offloadKqv) {
+            this.offloadKqv = offloadKqv;
+            return this;
+        }
+
+        /** Produce embeddings instead of logits ({@link LlamaContext#embed}). Defaults to {@code false}. */
+        public Builder embeddings(boolean embeddings) {
+            this.embeddings = embeddings;
+            return this;
+        }
+
+        /** One KV buffer shared by all sequences. Defaults to {@code false}. */
+        public Builder kvUnified(boolean kvUnified) {
+            this.kvUnified = kvUnified;
+            return this;
+        }
+
+        public ContextOptions build() {
+            return new ContextOptions(this);
+        }
+
+        private static int positive(String name, int value) {
+            if (value <= 0) {
+                throw new IllegalArgumentException(name + " must be > 0, was " + value);
+            }
+            return value;
+        }
+
+        private static int nonNegative(String name, int value) {
+            if (value < 0) {
+                throw new IllegalArgumentException(name + " must be >= 0, was " + value);
+            }
+            return value;
+        }
+    }
+}

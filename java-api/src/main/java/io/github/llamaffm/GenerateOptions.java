@@ -1,0 +1,118 @@
+package io.github.llamaffm;
+
+import java.util.List;
+import java.util.Objects;
+
+/** What to generate: an immutable value built with {@link #builder()}. */
+public final class GenerateOptions {
+    private static final GenerateOptions DEFAULTS = builder().build();
+
+    private final int maxTokens;
+    private final Sampler sampler;
+    private final List<String> stopStrings;
+    private final boolean probabilities;
+    private final boolean addSpecial;
+    private final boolean parseSpecial;
+
+    private GenerateOptions(Builder b) {
+        this.maxTokens = b.maxTokens;
+        this.sampler = b.sampler;
+        this.stopStrings = List.copyOf(b.stopStrings);
+        this.probabilities = b.probabilities;
+        this.addSpecial = b.addSpecial;
+        this.parseSpecial = b.parseSpecial;
+    }
+
+    public static GenerateOptions defaults() {
+        return DEFAULTS;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        return new Builder().maxTokens(maxTokens).sampler(sampler).stopStrings(stopStrings)
+                .probabilities(probabilities).addSpecial(addSpecial).parseSpecial(parseSpecial);
+    }
+
+    public int maxTokens() { return maxTokens; }
+    public Sampler sampler() { return sampler; }
+    public List<String> stopStrings() { return stopStrings; }
+    public boolean probabilities() { return probabilities; }
+    public boolean addSpecial() { return addSpecial; }
+    public boolean parseSpecial() { return parseSpecial; }
+
+    @Override
+    public String toString() {
+        return "GenerateOptions[maxTokens=" + maxTokens + ", sampler=" + sampler + ", stopStrings=" + stopStrings
+                + ", probabilities=" + probabilities + ", addSpecial=" + addSpecial + ", parseSpecial=" + parseSpecial + "]";
+    }
+
+    public static final class Builder {
+        private int maxTokens = 512;
+        private Sampler sampler = Sampler.defaults();
+        private List<String> stopStrings = List.of();
+        private boolean probabilities;
+        private boolean addSpecial = true;
+        private boolean parseSpecial = true;
+
+        private Builder() {}
+
+        /** Most tokens to generate; the context size also limits it. Defaults to 512. */
+        public Builder maxTokens(int maxTokens) {
+            if (maxTokens <= 0) {
+                throw new IllegalArgumentException("maxTokens must be > 0, was " + maxTokens);
+            }
+            this.maxTokens = maxTokens;
+            return this;
+        }
+
+        /** How to pick tokens. Defaults to {@link Sampler#defaults()} (llama.cpp's common defaults). */
+        public Builder sampler(Sampler sampler) {
+            this.sampler = Objects.requireNonNull(sampler, "sampler");
+            return this;
+        }
+
+        /**
+         * Strings that end the generation; the text stops right before the first one, even when it spans several
+         * tokens. Defaults to none.
+         */
+        public Builder stopStrings(List<String> stopStrings) {
+            for (String s : stopStrings) {
+                if (Objects.requireNonNull(s, "stop string").isEmpty()) {
+                    throw new IllegalArgumentException("stop strings must not be empty");
+                }
+            }
+            this.stopStrings = List.copyOf(stopStrings);
+            return this;
+        }
+
+        /** Convenience for {@link #stopStrings(List)}. */
+        public Builder stopStrings(String... stopStrings) {
+            return stopStrings(List.of(stopStrings));
+        }
+
+        /** Compute each token's probability ({@link Token#probability()}); costs a pass over the vocabulary per token. Defaults to {@code false}. */
+        public Builder probabilities(boolean probabilities) {
+            this.probabilities = probabilities;
+            return this;
+        }
+
+        /** Add BOS when tokenizing a text prompt, as the model asks. Defaults to {@code true}. */
+        public Builder addSpecial(boolean addSpecial) {
+            this.addSpecial = addSpecial;
+            return this;
+        }
+
+        /** Parse special-token text (e.g. {@code [INST]}) in a text prompt. Defaults to {@code true}, like llama-simple. */
+        public Builder parseSpecial(boolean parseSpecial) {
+            this.parseSpecial = parseSpecial;
+            return this;
+        }
+
+        public GenerateOptions build() {
+            return new GenerateOptions(this);
+        }
+    }
+}

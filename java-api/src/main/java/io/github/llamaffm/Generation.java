@@ -1,0 +1,306 @@
+package io.github.llamaffm;
+
+import io.github.llamaffm.bindings.Llama;
+import io.github.llamaffm.internal.SamplerChain;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Objects;
+import java.util.Spliterator;
+import java.util.Spliterators;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+import java.util.stream.StreamSupport;
+
+/**
+ * A running generation: pull tokens one decode step at a time with {@link #stream()} or {@link #iterator()}, or
+ * push them to a callback with {@link #forEach(Consumer)}; {@link #text()} runs to the end and returns the text.
+ *
+ * {@snippet :
+ * try (Generation g = ctx.generate("Once upon a time", GenerateOptions.builder().maxTokens(32).build())) {
+ *     g.forEach(token -> System.out.print(token.text()));
+ *     System.out.println(g.result().finishReason());
+ * }
+ * }
+ *
+ * Used from the context's thread. {@link #cancel()} may be called from any thread. Closing an unfinished
+ * generation ends it with {@link FinishReason#CANCELLED}.
+ */
+public final class Generation implements Iterable<Token>, AutoCloseable {
+    private final LlamaContext context;
+    private final Vocabulary vocabulary;
+    private final int[] prompt;
+    private final GenerateOptions options;
+    private final List<String> stops;
+    private final int maxStopLength;
+    private final Utf8StreamDecoder utf8 = new Utf8StreamDecoder();
+    /** Text decoded but not yet released because it may be the start of a stop string. */
+    private final StringBuilder held = new StringBuilder();
+    private final StringBuilder emitted = new StringBuilder();
+
+    private SamplerChain sampler;
+    private boolean started;
+    private int pendingToken = -1;
+    private int generated;
+    private int cachedPromptTokens;
+    private FinishReason finishReason;
+    private GenerationResult result;
+
+    Generation(LlamaContext context, int[] prompt, GenerateOptions options) {
+        this.context = context;
+        this.vocabulary = context.vocabulary();
+        this.prompt = prompt;
+        this.options = options;
+        this.stops = options.stopStrings();
+        this.maxStopLength = stops.stream().mapToInt(String::length).max().orElse(0);
+    }
+
+    /**
+     * Produces the next token, or returns {@code false} when the generation has ended. One decode step per call.
+     */
+    private boolean advance(Consumer<? super Token> action) {
+        if (finishReason != null) {
+            return false;
+        }
+        boolean entered = context.enter();
+        try {
+            return step(action);
+        } catch (LlamaContext.CancelledDecode c) {
+            end(FinishReason.CANCELLED);
+            return false;
+        } catch (RuntimeException | Error e) {
+            end(FinishReason.CANCELLED);
+            throw e;
+        } finally {
+            context.exit(entered);
+        }
+    }
+
+    private boolean step(Consumer<? super Token> action) {
+        if (!started) {
+            started = true;
+            context.clearAbort();
+            context.resetPerf();
+            sampler = SamplerChain.create(options.sampler(), vocabulary.segment(), vocabulary.size());
+            cachedPromptTokens = context.evaluatePrompt(prompt);
+        } else {
+            // A cancel() since the last step is seen by llama.cpp's abort callback inside this decode.
+            if (context.historyLength() >= context.contextSize()) {
+                return finishWithHeldText(FinishReason.CONTEXT_FULL, action);
+            }
+            context.decodeOne(pendingToken);
+        }
+        if (context.abortRequested()) {
+            end(FinishReason.CANCELLED);
+            return false;
+        }
+        int token = sampler.sample(context.segment(), -1);
+        pendingToken = token;
+        if (vocabulary.isEndOfGeneration(token)) {
+            return finishWithHeldText(FinishReason.END_OF_GENERATION, action, token);
+        }
+        generated++;
+        float probability = options.probabilities() ? probabilityOf(token) : Float.NaN;
+        byte[] piece = vocabulary.pieceBytes(token);
+        held.append(utf8.decode(piece));
+        String text = releasable();
+        if (finishReason == FinishReason.STOP_STRING) {
+            emit(action, token, text, probability);
+            finish();
+            return true;
+        }
+        if (generated >= options.maxTokens()) {
+            text = text + drainHeld();
+            emit(action, token, text, probability);
+            end(FinishReason.MAX_TOKENS);
+            return true;
+        }
+        emit(action, token, text, probability);
+        return true;
+    }
+
+    private boolean finishWithHeldText(FinishReason reason, Consumer<? super Token> action) {
+        return finishWithHeldText(reason, action, pendingToken);
+    }
+
+    /** Ends the generation; text still held back is released with one last token. */
+    private boolean finishWithHeldText(FinishReason reason, Consumer<? super Token> action, int token) {
+        String rest = drainHeld();
+        end(reason);
+        if (!rest.isEmpty()) {
+            emit(action, token, rest, Float.NaN);
+            return true;
+        }
+        return false;
+    }
+
+    private String drainHeld() {
+        held.append(utf8.flush());
+        String rest = held.toString();
+        held.setLength(0);
+        return rest;
+    }
+
+    private void emit(Consumer<? super Token> action, int token, String text, float probability) {
+        emitted.append(text);
+        action.accept(new Token(token, text, probability));
+    }
+
+    /**
+     * Takes from {@link #held} the text that can no longer be part of a stop string. If a stop string is complete,
+     * returns the text before it and marks the generation finished.
+     */
+    private String releasable() {
+        if (stops.isEmpty()) {
+            String t = held.toString();
+            held.setLength(0);
+            return t;
+        }
+        int firstStop = -1;
+        for (String s : stops) {
+            int i = held.indexOf(s);
+            if (i >= 0 && (firstStop < 0 || i < firstStop)) {
+                firstStop = i;
+            }
+        }
+        if (firstStop >= 0) {
+            String t = held.substring(0, firstStop);
+            held.setLength(0);
+            finishReason = FinishReason.STOP_STRING;
+            return t;
+        }
+        // Keep the longest tail that is a prefix of some stop string.
+        int keep = 0;
+        for (int len = Math.min(maxStopLength - 1, held.length()); len > 0; len--) {
+            if (isStopPrefix(held.length() - len, len)) {
+                keep = len;
+                break;
+            }
+        }
+        String t = held.substring(0, held.length() - keep);
+        held.delete(0, held.length() - keep);
+        return t;
+    }
+
+    private boolean isStopPrefix(int from, int len) {
+        for (String s : stops) {
+            if (s.length() > len && startsWithRegion(s, from, len)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private boolean startsWithRegion(String stop, int from, int len) {
+        for (int i = 0; i < len; i++) {
+            if (stop.charAt(i) != held.charAt(from + i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private float probabilityOf(int token) {
+        MemorySegment logits = Llama.llama_get_logits_ith(context.segment(), -1)
+                .reinterpret((long) vocabulary.size() * Float.BYTES);
+        float max = Float.NEGATIVE_INFINITY;
+        int n = vocabulary.size();
+        for (int i = 0; i < n; i++) {
+            max = Math.max(max, logits.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        }
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            sum += Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
+        }
+        return (float) (Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, token) - max) / sum);
+    }
+
+    private void finish() {
+        end(finishReason);
+    }
+
+    /** Ends the generation (idempotent for the result: the first reason wins). */
+    void end(FinishReason reason) {
+        if (result != null) {
+            return;
+        }
+        finishReason = reason;
+        double[] perf = started && !context.isClosed() ? context.perf() : new double[4];
+        result = new GenerationResult(emitted.toString(), reason, prompt.length, cachedPromptTokens, generated, perf[0], perf[1]);
+        if (sampler != null) {
+            sampler.close();
+        }
+        context.generationEnded(this);
+    }
+
+    /** Pull-based stream of tokens, one decode step per element; closing the stream closes the generation. */
+    public Stream<Token> stream() {
+        Spliterator<Token> s = new Spliterators.AbstractSpliterator<>(Long.MAX_VALUE,
+                Spliterator.ORDERED | Spliterator.NONNULL) {
+            @Override
+            public boolean tryAdvance(Consumer<? super Token> action) {
+                return advance(action);
+            }
+        };
+        return StreamSupport.stream(s, false).onClose(this::close);
+    }
+
+    /** Iterator over the tokens; {@code hasNext()} runs the next decode step. */
+    @Override
+    public Iterator<Token> iterator() {
+        return Spliterators.iterator(new Spliterators.AbstractSpliterator<Token>(Long.MAX_VALUE, Spliterator.ORDERED) {
+            @Override
+            public boolean tryAdvance(Consumer<? super Token> action) {
+                return advance(action);
+            }
+        });
+    }
+
+    /** Runs to the end, passing each token to {@code action}. */
+    @Override
+    public void forEach(Consumer<? super Token> action) {
+        Objects.requireNonNull(action, "action");
+        while (advance(action)) {
+            // one decode step per iteration
+        }
+    }
+
+    /** Runs to the end and returns all generated text. */
+    public String text() {
+        forEach(t -> { });
+        return result.text();
+    }
+
+    /** Runs to the end (if not already there) and returns the summary. */
+    public GenerationResult result() {
+        forEach(t -> { });
+        return result;
+    }
+
+    /** Whether the generation has ended. */
+    public boolean isFinished() {
+        return result != null;
+    }
+
+    /** Asks the running decode step to stop; callable from any thread. */
+    public void cancel() {
+        context.cancel();
+    }
+
+    /** Ends the generation if still running ({@link FinishReason#CANCELLED}). Idempotent. */
+    @Override
+    public void close() {
+        if (result == null && !context.isClosed()) {
+            boolean entered = context.enter();
+            try {
+                end(FinishReason.CANCELLED);
+            } finally {
+                context.exit(entered);
+            }
+        } else if (result == null) {
+            end(FinishReason.CANCELLED);
+        }
+    }
+}

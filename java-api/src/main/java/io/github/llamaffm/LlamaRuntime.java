@@ -1,0 +1,80 @@
+package io.github.llamaffm;
+
+import io.github.llamaffm.bindings.Llama;
+import io.github.llamaffm.internal.NativeLoader;
+import io.github.llamaffm.internal.NativeRuntime;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The loaded llama.cpp library: version, build features, devices. Loading happens on first use of any llama-ffm
+ * type; see the README for where the native libraries are looked for.
+ */
+public final class LlamaRuntime {
+    private LlamaRuntime() {}
+
+    /** Loads and initialises llama.cpp now (otherwise done on first use). */
+    public static void initialize() {
+        NativeRuntime.ensureInitialized();
+    }
+
+    /** {@code llama_version()} of the loaded library, e.g. {@code 0.5.0}. */
+    public static String llamaCppVersion() {
+        NativeRuntime.ensureInitialized();
+        return NativeRuntime.cString(Llama.llama_version());
+    }
+
+    /** llama.cpp's system info line: SIMD features compiled in and used (AVX2, FMA, ...). */
+    public static String systemInfo() {
+        NativeRuntime.ensureInitialized();
+        return NativeRuntime.cString(Llama.llama_print_system_info());
+    }
+
+    /** Directory the native libraries were loaded from. */
+    public static Path libraryDirectory() {
+        NativeRuntime.ensureInitialized();
+        return NativeLoader.load().directory();
+    }
+
+    public static boolean supportsGpuOffload() {
+        NativeRuntime.ensureInitialized();
+        return Llama.llama_supports_gpu_offload();
+    }
+
+    public static boolean supportsMmap() {
+        NativeRuntime.ensureInitialized();
+        return Llama.llama_supports_mmap();
+    }
+
+    public static boolean supportsMlock() {
+        NativeRuntime.ensureInitialized();
+        return Llama.llama_supports_mlock();
+    }
+
+    /** Devices of all loaded backends (CPU always; GPUs when built with CUDA/Metal/Vulkan and present). */
+    public static List<BackendDevice> devices() {
+        NativeRuntime.ensureInitialized();
+        List<BackendDevice> out = new ArrayList<>();
+        long n = Llama.ggml_backend_dev_count();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment free = arena.allocate(ValueLayout.JAVA_LONG);
+            MemorySegment total = arena.allocate(ValueLayout.JAVA_LONG);
+            for (long i = 0; i < n; i++) {
+                MemorySegment dev = Llama.ggml_backend_dev_get(i);
+                Llama.ggml_backend_dev_memory(dev, free, total);
+                out.add(new BackendDevice(
+                        NativeRuntime.cString(Llama.ggml_backend_dev_name(dev)),
+                        NativeRuntime.cString(Llama.ggml_backend_dev_description(dev)),
+                        BackendDevice.Type.of(Llama.ggml_backend_dev_type(dev)),
+                        free.get(ValueLayout.JAVA_LONG, 0),
+                        total.get(ValueLayout.JAVA_LONG, 0)));
+            }
+        }
+        return List.copyOf(out);
+    }
+}

@@ -1,0 +1,251 @@
+package io.github.llamaffm;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How to load a model: an immutable value built with {@link #builder()}; {@link #defaults()} equals
+ * {@code llama_model_default_params()} except where a setter says otherwise.
+ *
+ * {@snippet :
+ * ModelOptions options = ModelOptions.builder().gpuLayers(99).slidingWindow(4096).build();
+ * }
+ */
+public final class ModelOptions {
+    /** Metadata keys are stored by llama.cpp in a fixed 128-byte buffer, string values likewise. */
+    static final int MAX_OVERRIDE_LENGTH = 127;
+
+    private static final ModelOptions DEFAULTS = builder().build();
+
+    private final int gpuLayers;
+    private final int mainGpu;
+    private final SplitMode splitMode;
+    private final boolean mmap;
+    private final boolean mlock;
+    private final boolean vocabOnly;
+    private final boolean checkTensors;
+    private final int slidingWindow;
+    private final Map<String, Object> metadataOverrides;
+    private final List<String> devices;
+    private final LoadProgressListener progressListener;
+
+    private ModelOptions(Builder b) {
+        this.gpuLayers = b.gpuLayers;
+        this.mainGpu = b.mainGpu;
+        this.splitMode = b.splitMode;
+        this.mmap = b.mmap;
+        this.mlock = b.mlock;
+        this.vocabOnly = b.vocabOnly;
+        this.checkTensors = b.checkTensors;
+        this.slidingWindow = b.slidingWindow;
+        this.metadataOverrides = Collections.unmodifiableMap(new LinkedHashMap<>(b.metadataOverrides));
+        this.devices = List.copyOf(b.devices);
+        this.progressListener = b.progressListener;
+    }
+
+    /** The defaults: same as {@code builder().build()}. */
+    public static ModelOptions defaults() {
+        return DEFAULTS;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder starting from these options. */
+    public Builder toBuilder() {
+        Builder b = new Builder();
+        b.gpuLayers = gpuLayers;
+        b.mainGpu = mainGpu;
+        b.splitMode = splitMode;
+        b.mmap = mmap;
+        b.mlock = mlock;
+        b.vocabOnly = vocabOnly;
+        b.checkTensors = checkTensors;
+        b.slidingWindow = slidingWindow;
+        b.metadataOverrides.putAll(metadataOverrides);
+        b.devices.addAll(devices);
+        b.progressListener = progressListener;
+        return b;
+    }
+
+    public int gpuLayers() { return gpuLayers; }
+    public int mainGpu() { return mainGpu; }
+    public SplitMode splitMode() { return splitMode; }
+    public boolean mmap() { return mmap; }
+    public boolean mlock() { return mlock; }
+    public boolean vocabOnly() { return vocabOnly; }
+    public boolean checkTensors() { return checkTensors; }
+    /** Sliding window to force, or 0 for the model's own (see {@link Builder#slidingWindow(int)}). */
+    public int slidingWindow() { return slidingWindow; }
+    /** Metadata overrides: values are {@link Long}, {@link Double}, {@link Boolean} or {@link String}. */
+    public Map<String, Object> metadataOverrides() { return metadataOverrides; }
+    /** Names of the devices to offload to (see {@link LlamaRuntime#devices()}); empty = all. */
+    public List<String> devices() { return devices; }
+    /** The load-progress listener, or {@code null}. */
+    public LoadProgressListener progressListener() { return progressListener; }
+
+    @Override
+    public String toString() {
+        return "ModelOptions[gpuLayers=" + gpuLayers + ", mainGpu=" + mainGpu + ", splitMode=" + splitMode
+                + ", mmap=" + mmap + ", mlock=" + mlock + ", vocabOnly=" + vocabOnly + ", checkTensors=" + checkTensors
+                + ", slidingWindow=" + slidingWindow + ", metadataOverrides=" + metadataOverrides
+                + ", devices=" + devices + "]";
+    }
+
+    /** Receives load progress; return {@code false} to cancel the load (then {@code load} throws). */
+    @FunctionalInterface
+    public interface LoadProgressListener {
+        /**
+         * @param progress 0.0 to 1.0
+         * @return {@code true} to continue, {@code false} to cancel
+         */
+        boolean onProgress(float progress);
+    }
+
+    /** Mutable builder; {@link #build()} validates nothing further, each setter validates its value. */
+    public static final class Builder {
+        private int gpuLayers = -1;
+        private int mainGpu = 0;
+        private SplitMode splitMode = SplitMode.LAYER;
+        private boolean mmap = true;
+        private boolean mlock = false;
+        private boolean vocabOnly = false;
+        private boolean checkTensors = false;
+        private int slidingWindow = 0;
+        private final Map<String, Object> metadataOverrides = new LinkedHashMap<>();
+        private final List<String> devices = new ArrayList<>();
+        private LoadProgressListener progressListener;
+
+        private Builder() {}
+
+        /**
+         * Layers to offload to the GPU; -1 means all. Defaults to -1 (all; ignored on a CPU-only build).
+         * @throws IllegalArgumentException if below -1
+         */
+        public Builder gpuLayers(int gpuLayers) {
+            if (gpuLayers < -1) {
+                throw new IllegalArgumentException("gpuLayers must be >= -1 (-1 = all), was " + gpuLayers);
+            }
+            this.gpuLayers = gpuLayers;
+            return this;
+        }
+
+        /** GPU index used when {@link SplitMode#NONE}. Defaults to 0. */
+        public Builder mainGpu(int mainGpu) {
+            if (mainGpu < 0) {
+                throw new IllegalArgumentException("mainGpu must be >= 0, was " + mainGpu);
+            }
+            this.mainGpu = mainGpu;
+            return this;
+        }
+
+        /** How to split across GPUs. Defaults to {@link SplitMode#LAYER}. */
+        public Builder splitMode(SplitMode splitMode) {
+            this.splitMode = Objects.requireNonNull(splitMode, "splitMode");
+            return this;
+        }
+
+        /** Memory-map the file (fast start, shared page cache). Defaults to {@code true}. */
+        public Builder mmap(boolean mmap) {
+            this.mmap = mmap;
+            return this;
+        }
+
+        /** Lock the weights in RAM (no swapping). Defaults to {@code false}. */
+        public Builder mlock(boolean mlock) {
+            this.mlock = mlock;
+            return this;
+        }
+
+        /** Load only the vocabulary (tokenizer use, no weights, no contexts). Defaults to {@code false}. */
+        public Builder vocabOnly(boolean vocabOnly) {
+            this.vocabOnly = vocabOnly;
+            return this;
+        }
+
+        /** Validate tensor data while loading (slow). Defaults to {@code false}. */
+        public Builder checkTensors(boolean checkTensors) {
+            this.checkTensors = checkTensors;
+            return this;
+        }
+
+        /**
+         * Forces sliding-window attention with this window (tokens) by overriding the metadata key
+         * {@code <arch>.attention.sliding_window}. Mistral 7B v0.1 was trained with a 4096-token window, but its
+         * common GGUF files lack the key, so llama.cpp runs it with full attention; {@code slidingWindow(4096)}
+         * restores the model's design. Mistral 7B v0.2/v0.3 have no window: leave this at 0 for them.
+         * Defaults to 0 (use whatever the file says).
+         * @throws IllegalArgumentException if negative
+         */
+        public Builder slidingWindow(int slidingWindow) {
+            if (slidingWindow < 0) {
+                throw new IllegalArgumentException("slidingWindow must be >= 0 (0 = the model's own), was " + slidingWindow);
+            }
+            this.slidingWindow = slidingWindow;
+            return this;
+        }
+
+        /** Overrides an integer metadata value (e.g. {@code llama.context_length}). */
+        public Builder overrideMetadata(String key, long value) {
+            return putOverride(key, value);
+        }
+
+        /** Overrides a floating-point metadata value. */
+        public Builder overrideMetadata(String key, double value) {
+            return putOverride(key, value);
+        }
+
+        /** Overrides a boolean metadata value. */
+        public Builder overrideMetadata(String key, boolean value) {
+            return putOverride(key, value);
+        }
+
+        /** Overrides a string metadata value (at most 127 bytes of UTF-8). */
+        public Builder overrideMetadata(String key, String value) {
+            Objects.requireNonNull(value, "value");
+            if (value.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_OVERRIDE_LENGTH) {
+                throw new IllegalArgumentException("metadata override value for '" + key + "' is longer than "
+                        + MAX_OVERRIDE_LENGTH + " bytes");
+            }
+            return putOverride(key, value);
+        }
+
+        private Builder putOverride(String key, Object value) {
+            Objects.requireNonNull(key, "key");
+            int len = key.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (len == 0 || len > MAX_OVERRIDE_LENGTH) {
+                throw new IllegalArgumentException("metadata override key must be 1.." + MAX_OVERRIDE_LENGTH
+                        + " bytes, was '" + key + "'");
+            }
+            metadataOverrides.put(key, value);
+            return this;
+        }
+
+        /**
+         * Restricts offloading to these devices, by name as listed by {@link LlamaRuntime#devices()}.
+         * Defaults to none named, meaning all available devices.
+         */
+        public Builder devices(List<String> deviceNames) {
+            devices.clear();
+            for (String d : deviceNames) {
+                devices.add(Objects.requireNonNull(d, "device name"));
+            }
+            return this;
+        }
+
+        /** Called with load progress; may cancel the load. Defaults to none. */
+        public Builder progressListener(LoadProgressListener listener) {
+            this.progressListener = listener;
+            return this;
+        }
+
+        public ModelOptions build() {
+            return new ModelOptions(this);
+        }
+    }
+}

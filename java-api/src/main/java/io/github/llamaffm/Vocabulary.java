@@ -1,0 +1,203 @@
+package io.github.llamaffm;
+
+import io.github.llamaffm.bindings.Llama;
+import io.github.llamaffm.internal.NativeHandle;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+
+/**
+ * A model's tokenizer. Thread-safe; valid while its model is open.
+ *
+ * {@snippet :
+ * int[] ids = model.vocabulary().tokenize("Hello world", true, false);
+ * String text = model.vocabulary().detokenize(ids, true, false);
+ * }
+ */
+public final class Vocabulary {
+    private static final byte[] UNSET = new byte[0];
+
+    private final LlamaModel model;
+    private final NativeHandle owner;
+    private final MemorySegment vocab;
+    private final int size;
+    /** Token id -> UTF-8 bytes of its piece (special tokens rendered), filled on first use. */
+    private final AtomicReferenceArray<byte[]> pieces;
+
+    Vocabulary(LlamaModel model, MemorySegment vocab) {
+        this.model = model;
+        this.owner = model.handle();
+        this.vocab = vocab;
+        this.size = Llama.llama_vocab_n_tokens(vocab);
+        this.pieces = new AtomicReferenceArray<>(size);
+    }
+
+    /** The same vocabulary, valid while {@code owner} (a context, which keeps the model alive) is open. */
+    private Vocabulary(Vocabulary base, NativeHandle owner) {
+        this.model = base.model;
+        this.owner = owner;
+        this.vocab = base.vocab;
+        this.size = base.size;
+        this.pieces = base.pieces;
+    }
+
+    Vocabulary ownedBy(NativeHandle owner) {
+        return new Vocabulary(this, owner);
+    }
+
+    /** Number of tokens. */
+    public int size() {
+        return size;
+    }
+
+    /**
+     * Tokenizes text.
+     *
+     * @param addSpecial   add the model's BOS (and EOS if it wants one) as upstream does for a prompt start
+     * @param parseSpecial recognise special-token text such as {@code </s>} or {@code [INST]} as those tokens
+     */
+    public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
+        Objects.requireNonNull(text, "text");
+        owner.ensureOpen();
+        byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment textSeg = arena.allocate(Math.max(1, utf8.length));
+            MemorySegment.copy(utf8, 0, textSeg, ValueLayout.JAVA_BYTE, 0, utf8.length);
+            int capacity = utf8.length + 4;
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_INT, capacity);
+            int n = Llama.llama_tokenize(vocab, textSeg, utf8.length, out, capacity, addSpecial, parseSpecial);
+            if (n < 0) {
+                if (n == Integer.MIN_VALUE) {
+                    throw new LlamaException("text too long to tokenize (" + utf8.length + " bytes)");
+                }
+                capacity = -n;
+                out = arena.allocate(ValueLayout.JAVA_INT, capacity);
+                n = Llama.llama_tokenize(vocab, textSeg, utf8.length, out, capacity, addSpecial, parseSpecial);
+            }
+            return out.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT);
+        }
+    }
+
+    /**
+     * Turns tokens back into text.
+     *
+     * @param removeSpecial   drop the BOS/EOS the tokenizer would add
+     * @param unparseSpecial  render special tokens as their text (otherwise they produce nothing)
+     */
+    public String detokenize(int[] tokens, boolean removeSpecial, boolean unparseSpecial) {
+        Objects.requireNonNull(tokens, "tokens");
+        checkTokens(tokens);
+        owner.ensureOpen();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment in = arena.allocateFrom(ValueLayout.JAVA_INT, tokens);
+            int capacity = tokens.length * 8 + 16;
+            MemorySegment out = arena.allocate(capacity);
+            int n = Llama.llama_detokenize(vocab, in, tokens.length, out, capacity, removeSpecial, unparseSpecial);
+            if (n < 0) {
+                capacity = -n;
+                out = arena.allocate(capacity);
+                n = Llama.llama_detokenize(vocab, in, tokens.length, out, capacity, removeSpecial, unparseSpecial);
+            }
+            return new String(out.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        }
+    }
+
+    /**
+     * The raw UTF-8 bytes a token stands for (special tokens rendered as their text). A piece may be part of a
+     * multi-byte character; use {@link Utf8StreamDecoder} to join pieces. The returned array is shared: do not
+     * modify it.
+     */
+    byte[] pieceBytes(int token) {
+        byte[] p = pieces.get(token);
+        if (p == null) {
+            p = computePiece(token);
+            pieces.set(token, p);
+        }
+        return p;
+    }
+
+    /** The text of one token (special tokens rendered), decoded leniently: a partial character becomes U+FFFD. */
+    public String piece(int token) {
+        checkToken(token);
+        owner.ensureOpen();
+        return new String(pieceBytes(token), StandardCharsets.UTF_8);
+    }
+
+    private byte[] computePiece(int token) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(128);
+            int n = Llama.llama_token_to_piece(vocab, token, buf, (int) buf.byteSize(), 0, true);
+            if (n < 0) {
+                buf = arena.allocate(-n);
+                n = Llama.llama_token_to_piece(vocab, token, buf, (int) buf.byteSize(), 0, true);
+            }
+            return n == 0 ? UNSET : buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
+        }
+    }
+
+    /** Beginning-of-sequence token, or -1 if the model has none. */
+    public int bos() {
+        owner.ensureOpen();
+        return Llama.llama_vocab_bos(vocab);
+    }
+
+    /** End-of-sequence token, or -1. */
+    public int eos() {
+        owner.ensureOpen();
+        return Llama.llama_vocab_eos(vocab);
+    }
+
+    /** End-of-turn token, or -1. */
+    public int eot() {
+        owner.ensureOpen();
+        return Llama.llama_vocab_eot(vocab);
+    }
+
+    /** Newline token, or -1. */
+    public int newline() {
+        owner.ensureOpen();
+        return Llama.llama_vocab_nl(vocab);
+    }
+
+    /** Whether generation should stop at this token (EOS, EOT and the like). */
+    public boolean isEndOfGeneration(int token) {
+        checkToken(token);
+        owner.ensureOpen();
+        return Llama.llama_vocab_is_eog(vocab, token);
+    }
+
+    /** Whether the model adds BOS when tokenizing with {@code addSpecial}. */
+    public boolean addsBos() {
+        owner.ensureOpen();
+        return Llama.llama_vocab_get_add_bos(vocab);
+    }
+
+    /** @throws IllegalArgumentException if {@code token} is not in {@code [0, size())} */
+    public void checkToken(int token) {
+        if (token < 0 || token >= size) {
+            throw new IllegalArgumentException("token id " + token + " out of range [0, " + size + ")");
+        }
+    }
+
+    void checkTokens(int[] tokens) {
+        for (int t : tokens) {
+            if (t < 0 || t >= size) {
+                throw new IllegalArgumentException("token id " + t + " out of range [0, " + size + ") in "
+                        + (tokens.length > 16 ? Arrays.toString(Arrays.copyOf(tokens, 16)) + "..." : Arrays.toString(tokens)));
+            }
+        }
+    }
+
+    MemorySegment segment() {
+        return vocab;
+    }
+
+    LlamaModel model() {
+        return model;
+    }
+}

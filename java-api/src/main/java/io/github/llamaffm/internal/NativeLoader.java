@@ -1,0 +1,255 @@
+package io.github.llamaffm.internal;
+
+import io.github.llamaffm.NativeLibraryException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.net.URL;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Properties;
+
+/**
+ * Finds and loads llama.cpp's shared libraries, once per JVM.
+ *
+ * <p>Search order:
+ * <ol>
+ *   <li>the directory in system property {@code llamaffm.library.path}, else environment variable
+ *       {@code LLAMAFFM_LIBRARY_PATH};</li>
+ *   <li>a natives jar on the class path ({@code io/github/llamaffm/natives/<platform>/natives.list}), extracted once
+ *       into a versioned cache directory ({@code ~/.cache/llama-ffm/natives/...}); extraction goes to a temporary
+ *       directory that is atomically renamed, so concurrent JVMs are safe;</li>
+ *   <li>this checkout's {@code native/build/<platform>[-<backend>]} (development), found from system property
+ *       {@code llamaffm.project.root} or by walking up from the working directory. System property
+ *       {@code llamaffm.backend} (e.g. {@code cuda}) prefers that build.</li>
+ * </ol>
+ * Libraries are loaded with {@link System#load} so the generated bindings (which use the class loader's symbol
+ * lookup) see them. A build with {@code GGML_BACKEND_DL} has its backends loaded from the same directory.
+ */
+public final class NativeLoader {
+    private NativeLoader() {}
+
+    /** Library base names in dependency order. */
+    private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama");
+    private static final String GLUE = "llamaffm_glue";
+
+    private static volatile Loaded loaded;
+
+    /** What was loaded and from where. */
+    public record Loaded(Path directory, String source, boolean dynamicBackends, SymbolLookup glue) {}
+
+    public static Loaded load() {
+        Loaded l = loaded;
+        if (l != null) {
+            return l;
+        }
+        synchronized (NativeLoader.class) {
+            if (loaded == null) {
+                loaded = doLoad();
+            }
+            return loaded;
+        }
+    }
+
+    public static String platform() {
+        String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch").toLowerCase(Locale.ROOT);
+        String o = os.contains("mac") || os.contains("darwin") ? "macos" : os.contains("win") ? "windows" : "linux";
+        String a = switch (arch) {
+            case "amd64", "x86_64" -> "x86_64";
+            case "aarch64", "arm64" -> "aarch64";
+            default -> arch;
+        };
+        return o + "-" + a;
+    }
+
+    static String libraryFileName(String base) {
+        String p = platform();
+        if (p.startsWith("windows")) {
+            return base + ".dll";
+        }
+        return "lib" + base + (p.startsWith("macos") ? ".dylib" : ".so");
+    }
+
+    private static Loaded doLoad() {
+        List<String> searched = new ArrayList<>();
+        Path dir = null;
+        String source = null;
+
+        String prop = System.getProperty("llamaffm.library.path");
+        String env = System.getenv("LLAMAFFM_LIBRARY_PATH");
+        if (prop != null && !prop.isBlank()) {
+            dir = requireLibraries(Path.of(prop), "system property llamaffm.library.path");
+            source = "llamaffm.library.path";
+        } else if (env != null && !env.isBlank()) {
+            dir = requireLibraries(Path.of(env), "environment variable LLAMAFFM_LIBRARY_PATH");
+            source = "LLAMAFFM_LIBRARY_PATH";
+        } else {
+            searched.add("system property llamaffm.library.path (not set)");
+            searched.add("environment variable LLAMAFFM_LIBRARY_PATH (not set)");
+            String resourceDir = "io/github/llamaffm/natives/" + platform() + "/";
+            URL list = NativeLoader.class.getClassLoader().getResource(resourceDir + "natives.list");
+            if (list != null) {
+                dir = extractNativesJar(resourceDir);
+                source = "natives jar " + list;
+            } else {
+                searched.add("class path resource " + resourceDir + "natives.list (no natives jar)");
+                for (Path candidate : developmentCandidates()) {
+                    if (Files.isRegularFile(candidate.resolve(libraryFileName("llama")))) {
+                        dir = candidate;
+                        source = "development build " + candidate;
+                        break;
+                    }
+                    searched.add(candidate.toString());
+                }
+            }
+        }
+        if (dir == null) {
+            throw new NativeLibraryException("llama.cpp native libraries for " + platform() + " not found. Searched:\n  "
+                    + String.join("\n  ", searched)
+                    + "\nBuild them with ./build-native.sh, add a natives jar, or set -Dllamaffm.library.path=<dir>.");
+        }
+        boolean dynamicBackends = hasDynamicBackends(dir);
+        for (String base : LIBRARIES) {
+            Path lib = dir.resolve(libraryFileName(base));
+            if (Files.isRegularFile(lib)) {
+                loadOne(lib);
+            } else if (!(base.equals("ggml-cpu") && dynamicBackends)) {
+                throw new NativeLibraryException("missing " + lib + " (loading llama.cpp from " + source + ")");
+            }
+        }
+        Path glue = dir.resolve(libraryFileName(GLUE));
+        if (!Files.isRegularFile(glue)) {
+            throw new NativeLibraryException("missing " + glue + ": rebuild the natives with ./build-native.sh");
+        }
+        SymbolLookup glueLookup = SymbolLookup.libraryLookup(glue, Arena.global());
+        return new Loaded(dir, source, dynamicBackends, glueLookup);
+    }
+
+    private static Path requireLibraries(Path dir, String where) {
+        Path abs = dir.toAbsolutePath().normalize();
+        if (!Files.isRegularFile(abs.resolve(libraryFileName("llama")))) {
+            throw new NativeLibraryException(where + " points to " + abs + ", which has no " + libraryFileName("llama"));
+        }
+        return abs;
+    }
+
+    private static void loadOne(Path lib) {
+        try {
+            System.load(lib.toAbsolutePath().toString());
+        } catch (UnsatisfiedLinkError e) {
+            throw new NativeLibraryException("cannot load " + lib + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static boolean hasDynamicBackends(Path dir) {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, "*ggml-cpu-*")) {
+            return s.iterator().hasNext();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** native/build/&lt;platform&gt;[-backend] under the project root or any parent of the working directory. */
+    private static List<Path> developmentCandidates() {
+        List<Path> roots = new ArrayList<>();
+        String root = System.getProperty("llamaffm.project.root");
+        if (root != null && !root.isBlank()) {
+            roots.add(Path.of(root).toAbsolutePath().normalize());
+        }
+        for (Path p = Path.of("").toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isDirectory(p.resolve("native/build")) && !roots.contains(p)) {
+                roots.add(p);
+            }
+        }
+        String backend = System.getProperty("llamaffm.backend", "");
+        List<Path> out = new ArrayList<>();
+        for (Path r : roots) {
+            Path build = r.resolve("native/build");
+            if (!backend.isBlank()) {
+                out.add(build.resolve(platform() + "-" + backend));
+            }
+            out.add(build.resolve(platform()));
+            out.add(build.resolve(platform() + "-portable"));
+        }
+        if (out.isEmpty()) {
+            out.add(Path.of("").toAbsolutePath().resolve("native/build").resolve(platform()));
+        }
+        return out;
+    }
+
+    private static Path extractNativesJar(String resourceDir) {
+        ClassLoader cl = NativeLoader.class.getClassLoader();
+        try {
+            List<String> names;
+            try (InputStream in = cl.getResourceAsStream(resourceDir + "natives.list")) {
+                names = new String(in.readAllBytes(), StandardCharsets.UTF_8).lines()
+                        .map(String::strip).filter(s -> !s.isEmpty() && !s.startsWith("#")).toList();
+            }
+            Properties info = new Properties();
+            try (InputStream in = cl.getResourceAsStream(resourceDir + "build-info.properties")) {
+                if (in != null) {
+                    info.load(in);
+                }
+            }
+            String version = info.getProperty("llama.cpp.commit", "unknown") + "-" + info.getProperty("patches.hash", "0")
+                    + "-" + info.getProperty("backend", "cpu");
+            Path base = Path.of(System.getProperty("user.home"), ".cache", "llama-ffm", "natives", platform(), version);
+            if (Files.isRegularFile(base.resolve(libraryFileName("llama")))) {
+                return base;
+            }
+            Files.createDirectories(base.getParent());
+            Path tmp = Files.createTempDirectory(base.getParent(), "extract-");
+            for (String name : names) {
+                if (name.contains("/") || name.contains("\\") || name.startsWith(".")) {
+                    throw new NativeLibraryException("bad entry '" + name + "' in " + resourceDir + "natives.list");
+                }
+                try (InputStream in = cl.getResourceAsStream(resourceDir + name)) {
+                    if (in == null) {
+                        throw new NativeLibraryException("natives jar lists " + name + " but has no " + resourceDir + name);
+                    }
+                    Files.copy(in, tmp.resolve(name));
+                }
+            }
+            try {
+                Files.move(tmp, base, StandardCopyOption.ATOMIC_MOVE);
+            } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
+                deleteTree(tmp); // another JVM won the race; its copy is complete because it was renamed in one step
+            } catch (IOException e) {
+                if (!Files.isRegularFile(base.resolve(libraryFileName("llama")))) {
+                    throw e;
+                }
+                deleteTree(tmp);
+            }
+            return base;
+        } catch (IOException e) {
+            throw new UncheckedIOException("extracting natives from the class path failed", e);
+        }
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var walk = Files.walk(dir)) {
+            for (Path p : walk.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** Address of a glue function (native/glue), for use as a native callback. */
+    public static MemorySegment glueFunction(String name) {
+        return load().glue().find(name)
+                .orElseThrow(() -> new NativeLibraryException("glue library lacks " + name + ": rebuild the natives"));
+    }
+}

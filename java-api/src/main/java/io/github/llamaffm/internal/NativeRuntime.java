@@ -1,0 +1,120 @@
+package io.github.llamaffm.internal;
+
+import io.github.llamaffm.NativeLibraryException;
+import io.github.llamaffm.bindings.Llama;
+import io.github.llamaffm.bindings.ggml_log_callback;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Properties;
+
+/**
+ * One-time process setup: load the libraries, check they match the bindings, route llama.cpp's log to
+ * {@link System.Logger}, load dynamic backends, and call {@code llama_backend_init}. Every owner calls
+ * {@link #ensureInitialized()} before its first native call.
+ */
+public final class NativeRuntime {
+    private NativeRuntime() {}
+
+    private static final System.Logger NATIVE_LOG = System.getLogger("io.github.llamaffm.native");
+    private static volatile boolean initialized;
+    /** Level of the last log line, for GGML_LOG_LEVEL_CONT continuations. */
+    private static volatile int lastLevel = 2;
+    /** Last error line logged by llama.cpp on each thread, so exceptions can say why a call failed. */
+    private static final ThreadLocal<String> LAST_ERROR = new ThreadLocal<>();
+
+    public static void ensureInitialized() {
+        if (initialized) {
+            return;
+        }
+        synchronized (NativeRuntime.class) {
+            if (initialized) {
+                return;
+            }
+            NativeLoader.Loaded loaded = NativeLoader.load();
+            checkVersion(loaded);
+            // The upcall stub lives in the global arena: llama.cpp keeps the pointer for the life of the process.
+            MemorySegment logStub = ggml_log_callback.allocate(NativeRuntime::log, Arena.global());
+            Llama.llama_log_set(logStub, MemorySegment.NULL);
+            if (loaded.dynamicBackends()) {
+                try (Arena a = Arena.ofConfined()) {
+                    Llama.ggml_backend_load_all_from_path(a.allocateFrom(loaded.directory().toString()));
+                }
+            }
+            Llama.llama_backend_init();
+            initialized = true;
+        }
+    }
+
+    /** The llama.cpp version these bindings were generated from (bindings.properties). */
+    public static Properties bindingsInfo() {
+        Properties p = new Properties();
+        try (InputStream in = Llama.class.getResourceAsStream("bindings.properties")) {
+            if (in == null) {
+                throw new NativeLibraryException("bindings.properties missing from the bindings jar");
+            }
+            p.load(in);
+        } catch (IOException e) {
+            throw new NativeLibraryException("cannot read bindings.properties", e);
+        }
+        return p;
+    }
+
+    private static void checkVersion(NativeLoader.Loaded loaded) {
+        String expected = bindingsInfo().getProperty("llama.cpp.version");
+        String actual = cString(Llama.llama_version());
+        // A development build reports e.g. "0.5.0-dev"; the release part must match exactly.
+        String actualBase = actual.split("[-+]", 2)[0];
+        if (!actualBase.equals(expected)) {
+            throw new NativeLibraryException("llama.cpp library version " + actual + " (loaded from " + loaded.directory()
+                    + ") does not match the bindings, generated for " + expected
+                    + ". Rebuild the natives (./build-native.sh) or regenerate the bindings (bindings/jextract.sh).");
+        }
+    }
+
+    /** Clears this thread's last llama.cpp error, before a call whose failure should be explained. */
+    public static void clearLastError() {
+        LAST_ERROR.remove();
+    }
+
+    /** ": <last llama.cpp error on this thread>", or "" if none was logged since {@link #clearLastError()}. */
+    public static String lastErrorSuffix() {
+        String e = LAST_ERROR.get();
+        return e == null ? "" : ": " + e;
+    }
+
+    /** A NUL-terminated C string returned by llama.cpp, or {@code null} for NULL. */
+    public static String cString(MemorySegment p) {
+        return p.equals(MemorySegment.NULL) ? null : p.reinterpret(Long.MAX_VALUE).getString(0);
+    }
+
+    /** Upcall from llama.cpp; must never throw into native code. */
+    private static void log(int level, MemorySegment text, MemorySegment userData) {
+        try {
+            int effective = level == 5 ? lastLevel : level;
+            lastLevel = effective;
+            // llama.cpp's INFO is a verbose loader dump, so it maps one level down: a default JUL setup shows
+            // only llama.cpp's warnings and errors.
+            System.Logger.Level l = switch (effective) {
+                case 2 -> System.Logger.Level.DEBUG;
+                case 3 -> System.Logger.Level.WARNING;
+                case 4 -> System.Logger.Level.ERROR;
+                default -> System.Logger.Level.TRACE;
+            };
+            if (text.equals(MemorySegment.NULL) || (effective != 4 && !NATIVE_LOG.isLoggable(l))) {
+                return;
+            }
+            String s = text.reinterpret(Long.MAX_VALUE).getString(0).stripTrailing();
+            if (effective == 4) {
+                LAST_ERROR.set(s);
+            }
+            if (!s.isEmpty() && NATIVE_LOG.isLoggable(l)) {
+                NATIVE_LOG.log(l, s);
+            }
+        } catch (Throwable ignored) {
+            // Nothing may propagate into native code: an exception here would abort the JVM.
+        }
+    }
+}

@@ -1,0 +1,9 @@
+/**
+ * llama-ffm: llama.cpp for Java. See {@link io.github.llamaffm} for the guide.
+ */
+module io.github.llamaffm {
+    requires io.github.llamaffm.bindings;
+
+    exports io.github.llamaffm;
+    exports io.github.llamaffm.gguf;
+}
