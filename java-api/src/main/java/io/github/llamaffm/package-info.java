@@ -1,0 +1,52 @@
+/**
+ * llama-ffm: llama.cpp for Java, through the Foreign Function &amp; Memory API.
+ *
+ * <h2>Load, generate, chat</h2>
+ * {@snippet :
+ * try (LlamaModel model = LlamaModel.load(Path.of("mistral-7b-instruct-v0.1.Q4_K_M.gguf"));
+ *      LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(8192).build())) {
+ *     GenerateOptions options = GenerateOptions.builder()
+ *             .maxTokens(128)
+ *             .sampler(Sampler.builder().temperature(0.7f).seed(42).build())
+ *             .stopStrings("\n\n")
+ *             .build();
+ *     try (Generation g = ctx.generate("The Mistral 7B paper shows", options)) {
+ *         g.forEach(token -> System.out.print(token.text()));   // streamed, UTF-8 safe
+ *         System.out.println(g.result().tokensPerSecond() + " tok/s");
+ *     }
+ *     ChatSession chat = ctx.chat();                           // the model's own chat template
+ *     System.out.println(chat.send("Summarise sliding window attention in one line.").text());
+ * }
+ * }
+ *
+ * <h2>The object graph</h2>
+ * {@link io.github.llamaffm.LlamaRuntime} (library, devices) &rarr; {@link io.github.llamaffm.LlamaModel} (weights,
+ * {@link io.github.llamaffm.Vocabulary}, {@link io.github.llamaffm.ModelInfo}) &rarr;
+ * {@link io.github.llamaffm.LlamaContext} (KV cache, threads; {@link io.github.llamaffm.ContextMemory}, state) &rarr;
+ * {@link io.github.llamaffm.Generation} / {@link io.github.llamaffm.ChatSession}. Children are created by their
+ * parent and keep it alive.
+ *
+ * <h2>Options</h2>
+ * {@link io.github.llamaffm.ModelOptions}, {@link io.github.llamaffm.ContextOptions},
+ * {@link io.github.llamaffm.GenerateOptions} and {@link io.github.llamaffm.Sampler} are immutable values made by
+ * builders; each setter's Javadoc states its default and validates its value.
+ *
+ * <h2>Sliding-window attention (Mistral 7B v0.1)</h2>
+ * {@snippet :
+ * ModelOptions withWindow = ModelOptions.builder().slidingWindow(4096).build();   // v0.1 GGUFs lack the key
+ * ContextOptions rolling = ContextOptions.builder().contextSize(32768).swaFull(false).build();
+ * }
+ *
+ * <h2>Threading and lifetime</h2>
+ * A model may be shared by any number of threads. A context is used by one thread at a time: a call from a second
+ * thread while the first is inside throws {@link java.lang.IllegalStateException}; only
+ * {@link io.github.llamaffm.LlamaContext#cancel()} may be called from anywhere. No hidden threads are started.
+ * {@code close()} is idempotent everywhere; any use after close throws {@link java.lang.IllegalStateException}.
+ *
+ * <h2>Errors</h2>
+ * Failures from llama.cpp are {@link io.github.llamaffm.LlamaException}s
+ * ({@link io.github.llamaffm.ModelLoadException} with the path, {@link io.github.llamaffm.DecodeException} with the
+ * status, ...). Invalid arguments (sizes, token ids, sequence ids, prompts longer than the context) are rejected with
+ * {@link java.lang.IllegalArgumentException} before any native call.
+ */
+package io.github.llamaffm;
