@@ -84,6 +84,10 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             context.clearAbort();
             context.resetPerf();
             sampler = SamplerChain.create(options.sampler(), vocabulary.segment(), vocabulary.size());
+            // As llama.cpp's common sampler does: penalties and DRY also see the prompt.
+            for (int t : prompt) {
+                sampler.accept(t);
+            }
             cachedPromptTokens = context.evaluatePrompt(prompt);
         } else {
             // A cancel() since the last step is seen by llama.cpp's abort callback inside this decode.

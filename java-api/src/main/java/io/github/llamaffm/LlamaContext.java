@@ -52,6 +52,7 @@ public final class LlamaContext implements AutoCloseable {
     private final int batchCapacity;
     private final int slidingWindow;
     private final ModelInfo modelInfo;
+    private final long kvCacheBytes;
     private final AtomicReference<Thread> user = new AtomicReference<>();
 
     /** Tokens of sequence 0 currently in the KV cache, in position order. */
@@ -94,7 +95,13 @@ public final class LlamaContext implements AutoCloseable {
             llama_context_params.abort_callback(params, NativeLoader.glueFunction("llamaffm_abort_requested"));
             llama_context_params.abort_callback_data(params, flag);
             NativeRuntime.clearLastError();
-            MemorySegment c = Llama.llama_init_from_model(model.segment(), params);
+            NativeRuntime.beginCapture();
+            MemorySegment c;
+            try {
+                c = Llama.llama_init_from_model(model.segment(), params);
+            } finally {
+                this.kvCacheBytes = kvBufferBytes(NativeRuntime.endCapture());
+            }
             if (c.equals(MemorySegment.NULL)) {
                 throw new ContextCreationException("llama.cpp could not create a context with " + options
                         + NativeRuntime.lastErrorSuffix());
@@ -574,6 +581,28 @@ public final class LlamaContext implements AutoCloseable {
         } finally {
             exit(entered);
         }
+    }
+
+    /** Sum of the "KV buffer size = X MiB" lines llama.cpp logs while creating a context (its only report of it). */
+    private static long kvBufferBytes(java.util.List<String> log) {
+        java.util.regex.Pattern p = java.util.regex.Pattern.compile("KV buffer size =\\s*([0-9.]+) MiB");
+        double mib = 0;
+        for (String line : log) {
+            java.util.regex.Matcher m = p.matcher(line);
+            if (m.find()) {
+                mib += Double.parseDouble(m.group(1));
+            }
+        }
+        return Math.round(mib * 1024 * 1024);
+    }
+
+    /**
+     * Bytes of KV cache buffers llama.cpp allocated for this context, as it reports them at creation (to 0.01 MiB).
+     * With a sliding-window model and {@code swaFull(false)} this is the rolling buffer, not the full context.
+     */
+    public long kvCacheBytes() {
+        handle.ensureOpen();
+        return kvCacheBytes;
     }
 
     /** Size in bytes of the full state as llama.cpp reports it ({@code llama_state_get_size}). */

@@ -80,7 +80,7 @@ class SamplerTest {
         String text = Files.readString(header);
         int start = text.indexOf("struct common_params_sampling {");
         assertThat(start).as("common_params_sampling in " + header).isNotNegative();
-        String struct = text.substring(start, text.indexOf("};", start));
+        String struct = text.substring(start, text.indexOf("\n};", start));
         Sampler s = Sampler.defaults();
         assertThat(field(struct, "top_k")).isEqualTo((double) s.topK());
         assertThat((float) field(struct, "top_p")).isEqualTo(s.topP());

@@ -74,6 +74,21 @@ public final class NativeRuntime {
         }
     }
 
+    /** When set on a thread, every llama.cpp log line that thread produces is also appended here. */
+    private static final ThreadLocal<java.util.List<String>> CAPTURE = new ThreadLocal<>();
+
+    /** Starts recording this thread's llama.cpp log lines (for reports llama.cpp only logs, like KV buffer sizes). */
+    public static void beginCapture() {
+        CAPTURE.set(new java.util.ArrayList<>());
+    }
+
+    /** Stops recording and returns the lines. */
+    public static java.util.List<String> endCapture() {
+        java.util.List<String> lines = CAPTURE.get();
+        CAPTURE.remove();
+        return lines == null ? java.util.List.of() : lines;
+    }
+
     /** Clears this thread's last llama.cpp error, before a call whose failure should be explained. */
     public static void clearLastError() {
         LAST_ERROR.remove();
@@ -103,12 +118,16 @@ public final class NativeRuntime {
                 case 4 -> System.Logger.Level.ERROR;
                 default -> System.Logger.Level.TRACE;
             };
-            if (text.equals(MemorySegment.NULL) || (effective != 4 && !NATIVE_LOG.isLoggable(l))) {
+            java.util.List<String> capture = CAPTURE.get();
+            if (text.equals(MemorySegment.NULL) || (effective != 4 && capture == null && !NATIVE_LOG.isLoggable(l))) {
                 return;
             }
             String s = text.reinterpret(Long.MAX_VALUE).getString(0).stripTrailing();
             if (effective == 4) {
                 LAST_ERROR.set(s);
+            }
+            if (capture != null) {
+                capture.add(s);
             }
             if (!s.isEmpty() && NATIVE_LOG.isLoggable(l)) {
                 NATIVE_LOG.log(l, s);
