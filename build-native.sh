@@ -14,7 +14,8 @@ Usage: ./build-native.sh [options]
 
 Builds llama.cpp ${LLAMA_CPP_TAG} (pinned in native/llama-cpp.lock) as shared libraries, with the patches in
 native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple and
-llama-quantize. Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties).
+llama-quantize. Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties, and
+llama-ffm-natives-<platform>.jar: the runtime libraries as a natives jar for the class path).
 
 Backends (default: a fast CPU build for this machine, -march=native):
   --portable          CPU build for distribution: GGML_BACKEND_DL + GGML_CPU_ALL_VARIANTS (runtime dispatch
@@ -234,4 +235,25 @@ backend=$backend
 platform=$platform
 EOF
 mv "$OUT/build-info.properties.tmp" "$OUT/build-info.properties"
+
+# --- natives jar: the runtime libraries for the class path (found and extracted by llama-ffm's loader) -------
+jarfile="$OUT/llama-ffm-natives-$platform.jar"
+if [ ! -f "$jarfile" ] || [ -n "$(find "$OUT" -maxdepth 1 -name 'lib*' -newer "$jarfile" | head -1)" ]; then
+  stage=$(mktemp -d)
+  res="io/github/llamaffm/natives/$platform"
+  mkdir -p "$stage/$res"
+  cp "$OUT/build-info.properties" "$stage/$res/"
+  { echo "# Written by build-native.sh: files, and symbolic links as 'name -> target'."
+    for f in "$OUT"/lib*; do
+      name=$(basename "$f")
+      case "$name" in libllama-common*|*-impl.*|*.jar) continue ;; esac
+      if [ -L "$f" ]; then echo "$name -> $(readlink "$f")"
+      else cp -p "$f" "$stage/$res/"; echo "$name"; fi
+    done; } > "$stage/$res/natives.list"
+  rm -f "$jarfile"
+  if command -v jar >/dev/null 2>&1; then jar --create --file "$jarfile" -C "$stage" io
+  else need zip "Install zip or a JDK (jar) to build the natives jar."; (cd "$stage" && zip -qr "$jarfile" io); fi
+  rm -rf "$stage"
+  log "natives jar: $jarfile"
+fi
 log "done: $OUT"

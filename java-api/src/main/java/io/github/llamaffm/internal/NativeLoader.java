@@ -212,10 +212,27 @@ public final class NativeLoader {
             }
             Files.createDirectories(base.getParent());
             Path tmp = Files.createTempDirectory(base.getParent(), "extract-");
-            for (String name : names) {
-                if (name.contains("/") || name.contains("\\") || name.startsWith(".")) {
-                    throw new NativeLibraryException("bad entry '" + name + "' in " + resourceDir + "natives.list");
+            for (String entry : names) {
+                String[] link = entry.split(" -> ", 2);
+                for (String part : link) {
+                    if (part.contains("/") || part.contains("\\") || part.startsWith(".")) {
+                        throw new NativeLibraryException("bad entry '" + entry + "' in " + resourceDir + "natives.list");
+                    }
                 }
+                if (link.length == 2) {
+                    // Shared-library name links (libllama.so -> libllama.so.0); where links are not allowed, a copy.
+                    try {
+                        Files.createSymbolicLink(tmp.resolve(link[0]), Path.of(link[1]));
+                    } catch (UnsupportedOperationException | IOException e) {
+                        try (InputStream in = cl.getResourceAsStream(resourceDir + link[1])) {
+                            if (in != null) {
+                                Files.copy(in, tmp.resolve(link[0]));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                String name = entry;
                 try (InputStream in = cl.getResourceAsStream(resourceDir + name)) {
                     if (in == null) {
                         throw new NativeLibraryException("natives jar lists " + name + " but has no " + resourceDir + name);
