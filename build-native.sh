@@ -252,8 +252,10 @@ if [ ! -f "$jarfile" ] || [ -n "$(find "$OUT" -maxdepth 1 -name 'lib*' -newer "$
     done; } > "$stage/$res/natives.list"
   rm -f "$jarfile"
   if command -v jar >/dev/null 2>&1; then jar --create --file "$jarfile" -C "$stage" io
-  else need zip "Install zip or a JDK (jar) to build the natives jar."; (cd "$stage" && zip -qr "$jarfile" io); fi
+  elif command -v zip >/dev/null 2>&1; then (cd "$stage" && zip -qr "$jarfile" io)
+  elif command -v python3 >/dev/null 2>&1; then (cd "$stage" && python3 -m zipfile -c "$jarfile" io)
+  else log "warning: no jar, zip or python3: natives jar not built"; fi
   rm -rf "$stage"
-  log "natives jar: $jarfile"
+  [ -f "$jarfile" ] && log "natives jar: $jarfile"
 fi
 log "done: $OUT"

@@ -1,0 +1,115 @@
+package io.github.llamaffm.examples.cli;
+
+import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.ModelOptions;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/** Options shared by every command that loads a model. */
+public final class ModelArgs {
+    @Option(names = {"-m", "--model"}, paramLabel = "PATH", order = 1,
+            description = "GGUF model file. Default: the built-in demo model (tiny, random weights, gibberish output).")
+    String model;
+
+    @Option(names = {"-ngl", "--gpu-layers"}, paramLabel = "N", order = 2,
+            description = "Layers to offload to the GPU; -1 = all (default; no effect on a CPU-only build).")
+    Integer gpuLayers;
+
+    @Option(names = "--sliding-window", paramLabel = "TOKENS", order = 3,
+            description = "Force sliding-window attention with this window (Mistral 7B v0.1 was trained with 4096, "
+                    + "but its usual GGUF files omit it). Default: 0 = what the file says.")
+    int slidingWindow;
+
+    @Option(names = "--demo-cache", paramLabel = "DIR", hidden = true,
+            description = "Directory for the generated demo model (default ~/.cache/llama-ffm/demo-models).")
+    Path demoCache;
+
+    @Option(names = {"-v", "--verbose"}, order = 100,
+            description = "Show llama.cpp's log and stack traces of errors.")
+    boolean verbose;
+
+    /** Checks the values; throws picocli's usage error (exit code 2) naming the option. */
+    void validate(CommandSpec spec) {
+        if (gpuLayers != null && gpuLayers < -1) {
+            throw new ParameterException(spec.commandLine(), "--gpu-layers must be >= -1 (-1 = all), was " + gpuLayers);
+        }
+        if (slidingWindow < 0) {
+            throw new ParameterException(spec.commandLine(), "--sliding-window must be >= 0 (0 = the model's own), was "
+                    + slidingWindow);
+        }
+        if (model != null && model.isBlank()) {
+            throw new ParameterException(spec.commandLine(), "--model must not be empty");
+        }
+    }
+
+    boolean isDemo() {
+        return model == null;
+    }
+
+    /**
+     * The model file: the local path given with --model (checked), or the demo model (generated on first use; its
+     * label is printed on stderr).
+     */
+    Path resolve(PrintWriter err) {
+        if (model == null) {
+            err.println(DemoModel.LABEL);
+            err.flush();
+            return DemoModel.path(demoCache, err);
+        }
+        String lower = model.toLowerCase(Locale.ROOT);
+        if (lower.startsWith("http://") || lower.startsWith("https://") || lower.startsWith("hf:")
+                || lower.startsWith("hf://") || lower.startsWith("huggingface:")) {
+            throw new CliException("downloading models is not supported yet: " + model
+                    + ". Download the .gguf file and pass its local path to --model.");
+        }
+        Path p;
+        try {
+            p = Path.of(model).toAbsolutePath().normalize();
+        } catch (InvalidPathException e) {
+            throw new CliException("invalid model path: " + model);
+        }
+        if (!Files.exists(p)) {
+            throw new CliException("model file not found: " + p);
+        }
+        if (!Files.isRegularFile(p)) {
+            throw new CliException("model path is not a file: " + p);
+        }
+        if (!Files.isReadable(p)) {
+            throw new CliException("model file is not readable: " + p);
+        }
+        return p;
+    }
+
+    ModelOptions.Builder options() {
+        ModelOptions.Builder b = ModelOptions.builder().slidingWindow(slidingWindow);
+        if (gpuLayers != null) {
+            b.gpuLayers(gpuLayers);
+        }
+        return b;
+    }
+
+    /** Resolves and loads the model, with a progress bar on stderr when {@code progress}. */
+    LlamaModel load(PrintWriter err, boolean progress, boolean vocabOnly) {
+        NativeLog.configure(verbose);
+        Path path = resolve(err);
+        ModelOptions.Builder b = options().vocabOnly(vocabOnly);
+        ProgressBar bar = progress && !vocabOnly ? new ProgressBar(err) : null;
+        if (bar != null) {
+            b.progressListener(bar);
+        }
+        try {
+            return LlamaModel.load(path, b.build());
+        } finally {
+            if (bar != null) {
+                bar.clear();
+            }
+        }
+    }
+}
