@@ -65,7 +65,13 @@ public final class ContextMemory {
         checkSeq(seq, false);
         boolean entered = context.enter();
         try {
-            Llama.llama_memory_seq_keep(context.memorySegment(), seq);
+            // llama_memory_seq_keep only clears the kept sequence's own stream when each sequence has its own
+            // (kvUnified = false), so other sequences are removed one by one.
+            for (int other = 0; other < context.options().sequences(); other++) {
+                if (other != seq) {
+                    Llama.llama_memory_seq_rm(context.memorySegment(), other, -1, -1);
+                }
+            }
             if (seq != 0) {
                 context.truncateHistory(0);
             }

@@ -264,6 +264,17 @@ public final class SamplerChain implements AutoCloseable {
      * @throws IllegalArgumentException if the context has no logits for that output
      * @throws LlamaException           if the custom sampler failed (its exception is the cause)
      */
+    /**
+     * The generation hot path: samples the last output of a decode the caller knows produced logits for it, without
+     * {@link #sample(MemorySegment, int)}'s extra checking calls.
+     */
+    public int sampleLast(MemorySegment ctx) {
+        clearFailure();
+        int token = Llama.llama_sampler_sample(chain, ctx, -1);
+        rethrowFailure();
+        return token;
+    }
+
     public int sample(MemorySegment ctx, int outputIndex) {
         ensureOpen();
         Objects.requireNonNull(ctx, "ctx");
