@@ -28,6 +28,13 @@ public final class Vocabulary {
     private final int size;
     /** Token id -> UTF-8 bytes of its piece (special tokens rendered), filled on first use. */
     private final AtomicReferenceArray<byte[]> pieces;
+    /** Fixed per vocabulary, read once so the generation loop and closed models need no native call. */
+    private final java.util.BitSet endOfGeneration;
+    private final int bos;
+    private final int eos;
+    private final int eot;
+    private final int newline;
+    private final boolean addsBos;
 
     Vocabulary(LlamaModel model, MemorySegment vocab) {
         this.model = model;
@@ -35,6 +42,17 @@ public final class Vocabulary {
         this.vocab = vocab;
         this.size = Llama.llama_vocab_n_tokens(vocab);
         this.pieces = new AtomicReferenceArray<>(size);
+        this.endOfGeneration = new java.util.BitSet(size);
+        for (int t = 0; t < size; t++) {
+            if (Llama.llama_vocab_is_eog(vocab, t)) {
+                endOfGeneration.set(t);
+            }
+        }
+        this.bos = Llama.llama_vocab_bos(vocab);
+        this.eos = Llama.llama_vocab_eos(vocab);
+        this.eot = Llama.llama_vocab_eot(vocab);
+        this.newline = Llama.llama_vocab_nl(vocab);
+        this.addsBos = Llama.llama_vocab_get_add_bos(vocab);
     }
 
     /** The same vocabulary, valid while {@code owner} (a context, which keeps the model alive) is open. */
@@ -44,6 +62,12 @@ public final class Vocabulary {
         this.vocab = base.vocab;
         this.size = base.size;
         this.pieces = base.pieces;
+        this.endOfGeneration = base.endOfGeneration;
+        this.bos = base.bos;
+        this.eos = base.eos;
+        this.eot = base.eot;
+        this.newline = base.newline;
+        this.addsBos = base.addsBos;
     }
 
     Vocabulary ownedBy(NativeHandle owner) {
@@ -63,8 +87,9 @@ public final class Vocabulary {
      */
     public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
         Objects.requireNonNull(text, "text");
-        owner.ensureOpen();
         byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+        // The lease keeps the model from being freed by a concurrent close() during the native call.
+        owner.retain();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment textSeg = arena.allocate(Math.max(1, utf8.length));
             MemorySegment.copy(utf8, 0, textSeg, ValueLayout.JAVA_BYTE, 0, utf8.length);
@@ -80,6 +105,8 @@ public final class Vocabulary {
                 n = Llama.llama_tokenize(vocab, textSeg, utf8.length, out, capacity, addSpecial, parseSpecial);
             }
             return out.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT);
+        } finally {
+            owner.release();
         }
     }
 
@@ -92,7 +119,7 @@ public final class Vocabulary {
     public String detokenize(int[] tokens, boolean removeSpecial, boolean unparseSpecial) {
         Objects.requireNonNull(tokens, "tokens");
         checkTokens(tokens);
-        owner.ensureOpen();
+        owner.retain();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment in = arena.allocateFrom(ValueLayout.JAVA_INT, tokens);
             int capacity = tokens.length * 8 + 16;
@@ -104,6 +131,8 @@ public final class Vocabulary {
                 n = Llama.llama_detokenize(vocab, in, tokens.length, out, capacity, removeSpecial, unparseSpecial);
             }
             return new String(out.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        } finally {
+            owner.release();
         }
     }
 
@@ -124,8 +153,12 @@ public final class Vocabulary {
     /** The text of one token (special tokens rendered), decoded leniently: a partial character becomes U+FFFD. */
     public String piece(int token) {
         checkToken(token);
-        owner.ensureOpen();
-        return new String(pieceBytes(token), StandardCharsets.UTF_8);
+        owner.retain();
+        try {
+            return new String(pieceBytes(token), StandardCharsets.UTF_8);
+        } finally {
+            owner.release();
+        }
     }
 
     private byte[] computePiece(int token) {
@@ -143,38 +176,38 @@ public final class Vocabulary {
     /** Beginning-of-sequence token, or -1 if the model has none. */
     public int bos() {
         owner.ensureOpen();
-        return Llama.llama_vocab_bos(vocab);
+        return bos;
     }
 
     /** End-of-sequence token, or -1. */
     public int eos() {
         owner.ensureOpen();
-        return Llama.llama_vocab_eos(vocab);
+        return eos;
     }
 
     /** End-of-turn token, or -1. */
     public int eot() {
         owner.ensureOpen();
-        return Llama.llama_vocab_eot(vocab);
+        return eot;
     }
 
     /** Newline token, or -1. */
     public int newline() {
         owner.ensureOpen();
-        return Llama.llama_vocab_nl(vocab);
+        return newline;
     }
 
     /** Whether generation should stop at this token (EOS, EOT and the like). */
     public boolean isEndOfGeneration(int token) {
         checkToken(token);
         owner.ensureOpen();
-        return Llama.llama_vocab_is_eog(vocab, token);
+        return endOfGeneration.get(token);
     }
 
     /** Whether the model adds BOS when tokenizing with {@code addSpecial}. */
     public boolean addsBos() {
         owner.ensureOpen();
-        return Llama.llama_vocab_get_add_bos(vocab);
+        return addsBos;
     }
 
     /** @throws IllegalArgumentException if {@code token} is not in {@code [0, size())} */

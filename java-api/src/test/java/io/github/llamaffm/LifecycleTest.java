@@ -91,6 +91,31 @@ class LifecycleTest {
     }
 
     @Test
+    void closingAModelWhileAnotherThreadTokenizesNeverCrashes() throws Exception {
+        for (int round = 0; round < 5; round++) {
+            LlamaModel model = LlamaModel.load(TestModels.spmVocab(), ModelOptions.builder().vocabOnly(true).build());
+            Vocabulary vocab = model.vocabulary();
+            CountDownLatch started = new CountDownLatch(1);
+            CompletableFuture<Integer> worker = CompletableFuture.supplyAsync(() -> {
+                int calls = 0;
+                started.countDown();
+                try {
+                    while (true) {
+                        vocab.tokenize("close me while I am tokenizing this sentence", true, false);
+                        calls++;
+                    }
+                } catch (IllegalStateException closed) {
+                    return calls;
+                }
+            });
+            started.await();
+            Thread.sleep(5);
+            model.close();
+            assertThat(worker.get()).isPositive(); // ended with IllegalStateException, not a crash
+        }
+    }
+
+    @Test
     void modelIsShareableAcrossThreads() throws Exception {
         try (LlamaModel model = LlamaModel.load(TestModels.tiny())) {
             var a = CompletableFuture.supplyAsync(() -> {
