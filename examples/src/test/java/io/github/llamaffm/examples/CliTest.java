@@ -157,11 +157,11 @@ class CliTest {
     }
 
     @Test
-    void urlsAreNotSupportedYet() {
-        Run r = run("info", "--model", "https://huggingface.co/x/y/resolve/main/model.gguf");
+    void unsupportedUrlSchemesAreARuntimeError() { // http(s):// and hf: downloads: see ModelDownloadTest
+        Run r = run("info", "--model", "ftp://example.com/model.gguf");
 
         assertThat(r.code()).isEqualTo(1);
-        assertThat(r.err()).contains("not supported yet");
+        assertThat(r.err()).contains("unsupported URL").doesNotContain("\tat ");
     }
 
     @Test

@@ -10,13 +10,24 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
-import java.util.Locale;
 
 /** Options shared by every command that loads a model. */
 public final class ModelArgs {
-    @Option(names = {"-m", "--model"}, paramLabel = "PATH", order = 1,
-            description = "GGUF model file. Default: the built-in demo model (tiny, random weights, gibberish output).")
+    @Option(names = {"-m", "--model"}, paramLabel = "MODEL", order = 1,
+            description = "GGUF model: a local file, an http(s):// URL, or hf:owner/repo[@revision]/path/file.gguf "
+                    + "(Hugging Face); downloads are cached (--model-cache) and reused offline. Default: the built-in "
+                    + "demo model (tiny, random weights, gibberish output).")
     String model;
+
+    @Option(names = "--model-cache", paramLabel = "DIR", order = 4,
+            description = "Folder for downloaded models. Default: $" + ModelDownloader.CACHE_ENV
+                    + ", else ~/.cache/llama-ffm/models.")
+    Path modelCache;
+
+    @Option(names = "--sha256", paramLabel = "HEX", order = 5,
+            description = "Expected SHA-256 of the model downloaded with --model URL|hf:... (also accepted as a "
+                    + "#sha256=HEX suffix on the URL).")
+    String sha256;
 
     @Option(names = {"-ngl", "--gpu-layers"}, paramLabel = "N", order = 2,
             description = "Layers to offload to the GPU; -1 = all (default; no effect on a CPU-only build).")
@@ -47,6 +58,15 @@ public final class ModelArgs {
         if (model != null && model.isBlank()) {
             throw new ParameterException(spec.commandLine(), "--model must not be empty");
         }
+        if (sha256 != null) {
+            if (!sha256.strip().matches("[0-9a-fA-F]{64}")) {
+                throw new ParameterException(spec.commandLine(), "--sha256 must be 64 hex digits, was " + sha256);
+            }
+            if (model == null || !ModelDownloader.isRemote(model)) {
+                throw new ParameterException(spec.commandLine(), "--sha256 checks a downloaded model: give --model "
+                        + "an http(s):// URL or hf:owner/repo/file.gguf");
+            }
+        }
     }
 
     boolean isDemo() {
@@ -54,20 +74,26 @@ public final class ModelArgs {
     }
 
     /**
-     * The model file: the local path given with --model (checked), or the demo model (generated on first use; its
-     * label is printed on stderr).
+     * The model file: the local path given with --model (checked), a download (from the cache when it is there), or
+     * the demo model (generated on first use; its label is printed on stderr).
      */
     Path resolve(PrintWriter err) {
+        return resolve(err, false);
+    }
+
+    /** As {@link #resolve(PrintWriter)}; {@code liveProgress}: redraw a download progress line (stderr is a tty). */
+    Path resolve(PrintWriter err, boolean liveProgress) {
         if (model == null) {
             err.println(DemoModel.LABEL);
             err.flush();
             return DemoModel.path(demoCache, err);
         }
-        String lower = model.toLowerCase(Locale.ROOT);
-        if (lower.startsWith("http://") || lower.startsWith("https://") || lower.startsWith("hf:")
-                || lower.startsWith("hf://") || lower.startsWith("huggingface:")) {
-            throw new CliException("downloading models is not supported yet: " + model
-                    + ". Download the .gguf file and pass its local path to --model.");
+        if (ModelDownloader.isRemote(model)) {
+            return ModelDownloader.fromEnvironment(modelCache, err, liveProgress).fetch(model, sha256);
+        }
+        if (ModelDownloader.isOtherUrl(model)) {
+            throw new CliException("unsupported URL in --model: " + model
+                    + " (give a local path, an http(s):// URL or hf:owner/repo/file.gguf)");
         }
         Path p;
         try {
@@ -98,7 +124,7 @@ public final class ModelArgs {
     /** Resolves and loads the model, with a progress bar on stderr when {@code progress}. */
     LlamaModel load(PrintWriter err, boolean progress, boolean vocabOnly) {
         NativeLog.configure(verbose);
-        Path path = resolve(err);
+        Path path = resolve(err, progress);
         ModelOptions.Builder b = options().vocabOnly(vocabOnly);
         ProgressBar bar = progress && !vocabOnly ? new ProgressBar(err) : null;
         if (bar != null) {
