@@ -6,7 +6,6 @@ import io.github.llamaffm.internal.SamplerChain;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Iterator;
-import java.util.List;
 import java.util.Objects;
 import java.util.Spliterator;
 import java.util.Spliterators;
@@ -33,11 +32,8 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
     private final Vocabulary vocabulary;
     private final int[] prompt;
     private final GenerateOptions options;
-    private final List<String> stops;
-    private final int maxStopLength;
-    private final Utf8StreamDecoder utf8 = new Utf8StreamDecoder();
-    /** Text decoded but not yet released because it may be the start of a stop string. */
-    private final StringBuilder held = new StringBuilder();
+    /** UTF-8 and stop-string hold-back of the generated text. */
+    private final TextHoldBack text;
     private final StringBuilder emitted = new StringBuilder();
 
     private SamplerChain sampler;
@@ -53,8 +49,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
         this.vocabulary = context.vocabulary();
         this.prompt = prompt;
         this.options = options;
-        this.stops = options.stopStrings();
-        this.maxStopLength = stops.stream().mapToInt(String::length).max().orElse(0);
+        this.text = new TextHoldBack(options.stopStrings());
     }
 
     /**
@@ -106,22 +101,20 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             return finishWithHeldText(FinishReason.END_OF_GENERATION, action, token);
         }
         generated++;
-        float probability = options.probabilities() ? probabilityOf(token) : Float.NaN;
-        byte[] piece = vocabulary.pieceBytes(token);
-        held.append(utf8.decode(piece));
-        String text = releasable();
-        if (finishReason == FinishReason.STOP_STRING) {
-            emit(action, token, text, probability);
-            finish();
+        float probability = options.probabilities() ? probabilityOf(context.segment(), -1, vocabulary.size(), token)
+                : Float.NaN;
+        String released = text.append(vocabulary.pieceBytes(token));
+        if (text.stopped()) {
+            emit(action, token, released, probability);
+            end(FinishReason.STOP_STRING);
             return true;
         }
         if (generated >= options.maxTokens()) {
-            text = text + drainHeld();
-            emit(action, token, text, probability);
+            emit(action, token, released + text.drain(), probability);
             end(FinishReason.MAX_TOKENS);
             return true;
         }
-        emit(action, token, text, probability);
+        emit(action, token, released, probability);
         return true;
     }
 
@@ -131,7 +124,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
 
     /** Ends the generation; text still held back is released with one last token. */
     private boolean finishWithHeldText(FinishReason reason, Consumer<? super Token> action, int token) {
-        String rest = drainHeld();
+        String rest = text.drain();
         end(reason);
         if (!rest.isEmpty()) {
             emit(action, token, rest, Float.NaN);
@@ -140,89 +133,27 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
         return false;
     }
 
-    private String drainHeld() {
-        held.append(utf8.flush());
-        String rest = held.toString();
-        held.setLength(0);
-        return rest;
-    }
-
     private void emit(Consumer<? super Token> action, int token, String text, float probability) {
         emitted.append(text);
         action.accept(new Token(token, text, probability));
     }
 
     /**
-     * Takes from {@link #held} the text that can no longer be part of a stop string. If a stop string is complete,
-     * returns the text before it and marks the generation finished.
+     * The probability of {@code token} under the raw distribution (softmax of the logits) of batch entry
+     * {@code batchIndex} of the last decode (-1 = the last output).
      */
-    private String releasable() {
-        if (stops.isEmpty()) {
-            String t = held.toString();
-            held.setLength(0);
-            return t;
-        }
-        int firstStop = -1;
-        for (String s : stops) {
-            int i = held.indexOf(s);
-            if (i >= 0 && (firstStop < 0 || i < firstStop)) {
-                firstStop = i;
-            }
-        }
-        if (firstStop >= 0) {
-            String t = held.substring(0, firstStop);
-            held.setLength(0);
-            finishReason = FinishReason.STOP_STRING;
-            return t;
-        }
-        // Keep the longest tail that is a prefix of some stop string.
-        int keep = 0;
-        for (int len = Math.min(maxStopLength - 1, held.length()); len > 0; len--) {
-            if (isStopPrefix(held.length() - len, len)) {
-                keep = len;
-                break;
-            }
-        }
-        String t = held.substring(0, held.length() - keep);
-        held.delete(0, held.length() - keep);
-        return t;
-    }
-
-    private boolean isStopPrefix(int from, int len) {
-        for (String s : stops) {
-            if (s.length() > len && startsWithRegion(s, from, len)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
-    private boolean startsWithRegion(String stop, int from, int len) {
-        for (int i = 0; i < len; i++) {
-            if (stop.charAt(i) != held.charAt(from + i)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private float probabilityOf(int token) {
-        MemorySegment logits = Llama.llama_get_logits_ith(context.segment(), -1)
-                .reinterpret((long) vocabulary.size() * Float.BYTES);
+    static float probabilityOf(MemorySegment ctx, int batchIndex, int vocabSize, int token) {
+        MemorySegment logits = Llama.llama_get_logits_ith(ctx, batchIndex)
+                .reinterpret((long) vocabSize * Float.BYTES);
         float max = Float.NEGATIVE_INFINITY;
-        int n = vocabulary.size();
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < vocabSize; i++) {
             max = Math.max(max, logits.getAtIndex(ValueLayout.JAVA_FLOAT, i));
         }
         double sum = 0;
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < vocabSize; i++) {
             sum += Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
         }
         return (float) (Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, token) - max) / sum);
-    }
-
-    private void finish() {
-        end(finishReason);
     }
 
     /** Ends the generation (idempotent for the result: the first reason wins). */

@@ -8,7 +8,6 @@ import io.github.llamaffm.internal.NativeHandle;
 import io.github.llamaffm.internal.NativeLoader;
 import io.github.llamaffm.internal.NativeRuntime;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -30,6 +29,11 @@ import java.util.concurrent.atomic.AtomicReference;
  *
  * <p><b>Prefix reuse:</b> {@link #generate} compares the new prompt with the tokens already in the KV cache
  * (sequence 0) and decodes only what differs, so a chat that re-sends its history decodes only the new turn.
+ *
+ * <p><b>Parallel sequences:</b> a context created with {@link ContextOptions.Builder#sequences(int) sequences(N)}
+ * can serve N generations at once through {@link #newScheduler()} (continuous batching). While a scheduler is open
+ * it owns the KV cache: {@link #generate}, {@link #evaluate}, {@link #embed}, {@link #clear()} and the state methods
+ * throw {@link IllegalStateException}.
  */
 public final class LlamaContext implements AutoCloseable {
     private static final int STATE_MAGIC = 0x4C464653; // "LFFS": llama-ffm state, version 1
@@ -59,6 +63,8 @@ public final class LlamaContext implements AutoCloseable {
     private int[] history = new int[256];
     private int historyLength;
     private Generation active;
+    /** The open scheduler, which owns the KV cache while set. */
+    private SequenceScheduler scheduler;
 
     LlamaContext(LlamaModel model, ContextOptions options) {
         this.model = model;
@@ -207,6 +213,7 @@ public final class LlamaContext implements AutoCloseable {
             throw new IllegalArgumentException("prompt has " + tokens.length + " tokens but the context holds "
                     + contextSize + " (including room for at least one generated token)");
         }
+        ensureNoScheduler();
         if (active != null) {
             active.end(FinishReason.CANCELLED);
         }
@@ -349,6 +356,72 @@ public final class LlamaContext implements AutoCloseable {
         return new ChatSession(this, options);
     }
 
+    /**
+     * The chat template a {@link ChatSession} uses by default: the model's own, or without one Mistral Instruct's
+     * format for Mistral models and ChatML otherwise. Pass it to {@link ChatTemplate#apply} to format a
+     * conversation for {@link SequenceScheduler#submit(String, GenerateOptions, SequenceScheduler.Listener)}.
+     * Callable from any thread.
+     */
+    public String chatTemplate() {
+        handle.ensureOpen();
+        return ChatSession.defaultTemplate(modelInfo);
+    }
+
+    // --- parallel sequences ---------------------------------------------------------------------------------
+
+    /**
+     * Opens a scheduler that generates for up to {@link ContextOptions#sequences()} prompts at once, sharing each
+     * decode step (continuous batching). It empties the KV cache first (so {@link #generate}'s prefix reuse starts
+     * over afterwards) and owns the cache until {@link SequenceScheduler#close() closed}; one scheduler at a time.
+     * Any unfinished {@link Generation} ends.
+     *
+     * @throws IllegalStateException if a scheduler is already open, or this is an embeddings context
+     */
+    public SequenceScheduler newScheduler() {
+        boolean entered = enter();
+        try {
+            if (scheduler != null) {
+                throw new IllegalStateException("this context already has an open SequenceScheduler; close it first");
+            }
+            if (options.embeddings()) {
+                throw new IllegalStateException("an embeddings context cannot generate; create the context without "
+                        + "ContextOptions.embeddings(true)");
+            }
+            endActive();
+            Llama.llama_memory_clear(memory, true);
+            historyLength = 0;
+            clearAbort();
+            scheduler = new SequenceScheduler(this, Llama.llama_n_ctx_seq(ctx));
+            return scheduler;
+        } finally {
+            exit(entered);
+        }
+    }
+
+    void schedulerClosed(SequenceScheduler s) {
+        if (scheduler == s) {
+            scheduler = null;
+            historyLength = 0;
+        }
+    }
+
+    private void ensureNoScheduler() {
+        if (scheduler != null) {
+            throw new IllegalStateException("a SequenceScheduler owns this context's KV cache; close it first");
+        }
+    }
+
+    /** Maps a failed {@code llama_decode} status of a multi-sequence batch to an exception (2 = aborted). */
+    static DecodeException batchDecodeFailure(int status) {
+        String why = switch (status) {
+            case 1 -> "no KV cache slot for the batch (context full; try a larger contextSize)";
+            case 2 -> "aborted";
+            case -1 -> "invalid batch";
+            default -> "llama_decode failed" + NativeRuntime.lastErrorSuffix();
+        };
+        return new DecodeException(status, why);
+    }
+
     // --- low-level evaluation -----------------------------------------------------------------------------
 
     /**
@@ -363,6 +436,7 @@ public final class LlamaContext implements AutoCloseable {
             if (tokens.length == 0) {
                 throw new IllegalArgumentException("no tokens to evaluate");
             }
+            ensureNoScheduler();
             endActive();
             clearAbort();
             try {
@@ -406,6 +480,7 @@ public final class LlamaContext implements AutoCloseable {
     public void clear() {
         boolean entered = enter();
         try {
+            ensureNoScheduler();
             endActive();
             Llama.llama_memory_clear(memory, true);
             historyLength = 0;
@@ -443,6 +518,7 @@ public final class LlamaContext implements AutoCloseable {
                 throw new IllegalArgumentException("text has " + tokens.length + " tokens; embedding takes at most the batch size "
                         + batchCapacity);
             }
+            ensureNoScheduler();
             endActive();
             Llama.llama_memory_clear(memory, true);
             historyLength = 0;
@@ -486,6 +562,7 @@ public final class LlamaContext implements AutoCloseable {
     public byte[] saveState() {
         boolean entered = enter();
         try {
+            ensureNoScheduler();
             endActive();
             long size = Llama.llama_state_get_size(ctx);
             try (Arena a = Arena.ofConfined()) {
@@ -522,6 +599,7 @@ public final class LlamaContext implements AutoCloseable {
                 tokens[i] = in.getInt();
             }
             vocabulary.checkTokens(tokens);
+            ensureNoScheduler();
             endActive();
             try (Arena a = Arena.ofConfined()) {
                 int rest = state.length - in.position();
@@ -546,6 +624,7 @@ public final class LlamaContext implements AutoCloseable {
         Objects.requireNonNull(file, "file");
         boolean entered = enter();
         try {
+            ensureNoScheduler();
             endActive();
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment tokens = a.allocateFrom(ValueLayout.JAVA_INT, Arrays.copyOf(history, historyLength));
@@ -566,6 +645,7 @@ public final class LlamaContext implements AutoCloseable {
         }
         boolean entered = enter();
         try {
+            ensureNoScheduler();
             endActive();
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment tokens = a.allocate(ValueLayout.JAVA_INT, contextSize);
@@ -673,6 +753,9 @@ public final class LlamaContext implements AutoCloseable {
         }
         if (active != null) {
             active.end(FinishReason.CANCELLED);
+        }
+        if (scheduler != null) {
+            scheduler.close();
         }
         handle.close();
     }

@@ -2,11 +2,13 @@ package io.github.llamaffm.examples;
 
 import io.github.llamaffm.LlamaRuntime;
 import io.github.llamaffm.examples.cli.BenchCommand;
+import io.github.llamaffm.examples.cli.BenchServeCommand;
 import io.github.llamaffm.examples.cli.ChatCommand;
 import io.github.llamaffm.examples.cli.CliException;
 import io.github.llamaffm.examples.cli.GenerateCommand;
 import io.github.llamaffm.examples.cli.InfoCommand;
 import io.github.llamaffm.examples.cli.NativeLog;
+import io.github.llamaffm.examples.cli.ServeCommand;
 import io.github.llamaffm.examples.cli.Terminal;
 import io.github.llamaffm.examples.cli.TokenizeCommand;
 import picocli.CommandLine;
@@ -25,8 +27,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
 
 /**
- * The {@code llama-ffm} command line: {@code generate}, {@code chat}, {@code info}, {@code tokenize} and
- * {@code bench} on a GGUF model, or on a built-in tiny demo model when no {@code --model} is given.
+ * The {@code llama-ffm} command line: {@code generate}, {@code chat}, {@code info}, {@code tokenize},
+ * {@code bench}, {@code serve} (an OpenAI-compatible HTTP server) and {@code bench-serve} (its load test) on a GGUF
+ * model, or on a built-in tiny demo model when no {@code --model} is given.
  *
  * <p>Exit codes: 0 success, 1 runtime failure (the message is printed; the stack trace too with {@code --verbose}),
  * 2 usage error, 130 interrupted with Ctrl-C.
@@ -48,12 +51,15 @@ import java.util.concurrent.Callable;
                 InfoCommand.class,
                 TokenizeCommand.class,
                 BenchCommand.class,
+                ServeCommand.class,
+                BenchServeCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Examples:",
                 "  llama-ffm generate -m mistral-7b.gguf --sliding-window 4096 \"The Mistral 7B paper\"",
                 "  llama-ffm chat -m mistral-7b-instruct.gguf --system \"Answer briefly.\"",
                 "  llama-ffm info --json",
-                "  llama-ffm bench -p 64 -n 32 -r 3 --compare"})
+                "  llama-ffm bench -p 64 -n 32 -r 3 --compare",
+                "  llama-ffm serve -m mistral-7b-instruct.gguf --parallel 4 --port 8080"})
 public final class Cli implements Callable<Integer> {
     /** Exit code of a run stopped with Ctrl-C (128 + SIGINT), as shells report it. */
     public static final int EXIT_INTERRUPTED = 130;

@@ -1,0 +1,706 @@
+package io.github.llamaffm.examples.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.github.llamaffm.ChatTemplate;
+import io.github.llamaffm.ContextOptions;
+import io.github.llamaffm.FinishReason;
+import io.github.llamaffm.GenerationResult;
+import io.github.llamaffm.LlamaContext;
+import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.examples.server.SchedulerLoop.Finished;
+import io.github.llamaffm.examples.server.SchedulerLoop.Job;
+import io.github.llamaffm.examples.server.SchedulerLoop.TokenEvent;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * An OpenAI-compatible HTTP server over one model, on the JDK's {@code com.sun.net.httpserver}:
+ * {@code POST /v1/chat/completions}, {@code POST /v1/completions} (both also streaming, as server-sent events),
+ * {@code POST /v1/embeddings}, {@code GET /v1/models}, {@code GET /health}.
+ *
+ * <p><b>Threads:</b> {@link #start} creates the generation context (one KV sequence per parallel request) and starts
+ * <em>one</em> scheduler thread, the only user of that context: it runs
+ * {@link io.github.llamaffm.SequenceScheduler#step()} while requests are active, so concurrent requests share each
+ * decode. HTTP handlers run on virtual threads; they parse and check a request, tokenize its prompt, hand it to the
+ * scheduler thread and wait on (or stream from) its own queue. A streaming client that disconnects cancels its
+ * sequence at the next step.
+ *
+ * <p><b>Limits:</b> request bodies over {@link Options#maxBodyBytes()} get 413; when every sequence is busy and
+ * {@link Options#maxQueue()} requests already wait, 429; with an {@link Options#apiKey()}, requests to {@code /v1/}
+ * without {@code Authorization: Bearer <key>} get 401. Errors are OpenAI-style JSON and never contain stack traces.
+ *
+ * <p><b>Embeddings</b> use a second small context with {@code embeddings(true)}, created on the first
+ * {@code /v1/embeddings} request (or refused with 400 when {@link Options#embeddings()} is off).
+ */
+public final class OpenAiServer implements AutoCloseable {
+    /**
+     * Server settings.
+     *
+     * @param host         address to bind; {@code 127.0.0.1} (loopback only) unless exposing the server on purpose
+     * @param port         TCP port; 0 picks a free one ({@link #port()})
+     * @param apiKey       bearer key required on {@code /v1/} requests, or null for none
+     * @param maxBodyBytes largest accepted request body
+     * @param maxQueue     requests that may wait for a free sequence before 429
+     * @param modelId      the model name {@code /v1/models} lists and responses carry
+     * @param embeddings   whether {@code /v1/embeddings} may create its embeddings context
+     */
+    public record Options(String host, int port, String apiKey, long maxBodyBytes, int maxQueue, String modelId,
+                          boolean embeddings) {
+        public Options {
+            Objects.requireNonNull(host, "host");
+            Objects.requireNonNull(modelId, "modelId");
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("port must be in 0..65535, was " + port);
+            }
+            if (maxBodyBytes <= 0) {
+                throw new IllegalArgumentException("maxBodyBytes must be > 0, was " + maxBodyBytes);
+            }
+            if (maxQueue < 0) {
+                throw new IllegalArgumentException("maxQueue must be >= 0, was " + maxQueue);
+            }
+            if (apiKey != null && apiKey.isBlank()) {
+                throw new IllegalArgumentException("apiKey must not be blank");
+            }
+        }
+
+        /** 127.0.0.1:8080, no key, 4 MiB bodies, 16 waiting requests, embeddings on. */
+        public static Options defaults(String modelId) {
+            return new Options("127.0.0.1", 8080, null, 4L << 20, 16, modelId, true);
+        }
+
+        public Options withPort(int port) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+        }
+
+        public Options withHost(String host) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+        }
+
+        public Options withApiKey(String apiKey) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+        }
+
+        public Options withMaxBodyBytes(long maxBodyBytes) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+        }
+
+        public Options withMaxQueue(int maxQueue) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+        }
+
+        public Options withEmbeddings(boolean embeddings) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+        }
+    }
+
+    private static final byte[] SSE_DONE = "data: [DONE]\n\n".getBytes(StandardCharsets.US_ASCII);
+
+    static {
+        // Streamed tokens are small writes: without TCP_NODELAY, Nagle's algorithm and the client's delayed ACK hold
+        // each one back ~40 ms. The JDK server reads this once, when its first server is created; -D overrides it.
+        if (System.getProperty("sun.net.httpserver.nodelay") == null) {
+            System.setProperty("sun.net.httpserver.nodelay", "true");
+        }
+    }
+
+    private final LlamaModel model;
+    private final Options options;
+    private final Consumer<String> log;
+    private final LlamaContext context;
+    private final SchedulerLoop loop;
+    private final Thread schedulerThread;
+    private final EmbeddingService embeddings;
+    private final String chatTemplate;
+    private final byte[] apiKeyDigest;
+    private final long created = System.currentTimeMillis() / 1000;
+    private final HttpServer http;
+    private final ExecutorService handlers;
+    private final AtomicLong disconnects = new AtomicLong();
+    private volatile boolean closed;
+
+    private OpenAiServer(LlamaModel model, ContextOptions contextOptions, Options options, Consumer<String> log)
+            throws IOException {
+        this.model = model;
+        this.options = options;
+        this.log = log;
+        this.apiKeyDigest = options.apiKey() == null ? null : sha256(options.apiKey());
+        this.context = model.newContext(contextOptions);
+        boolean started = false;
+        try {
+            this.chatTemplate = context.chatTemplate();
+            this.embeddings = new EmbeddingService(model, contextOptions.threads());
+            this.loop = new SchedulerLoop(context, options.maxQueue(), log);
+            // The one thread that uses the generation context, started here explicitly (the library starts none).
+            this.schedulerThread = Thread.ofPlatform().name("llama-ffm-scheduler").start(loop);
+            try {
+                loop.awaitReady();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while starting the scheduler", e);
+            }
+            this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName(options.host()), options.port()),
+                    128);
+            this.handlers = Executors.newVirtualThreadPerTaskExecutor();
+            http.setExecutor(handlers);
+            http.createContext("/", this::handle);
+            http.start();
+            started = true;
+        } finally {
+            if (!started) {
+                shutdownScheduler();
+                context.close();
+            }
+        }
+    }
+
+    /**
+     * Creates the generation context on {@code model} with {@code contextOptions} (its {@code sequences} is the number
+     * of requests served at once), starts the scheduler thread and the HTTP server. The caller keeps the model open
+     * until {@link #close()}.
+     *
+     * @param log receives one line per server-side problem (failed decodes and the like) and nothing per request
+     */
+    public static OpenAiServer start(LlamaModel model, ContextOptions contextOptions, Options options,
+                                     Consumer<String> log) throws IOException {
+        Objects.requireNonNull(model, "model");
+        Objects.requireNonNull(contextOptions, "contextOptions");
+        Objects.requireNonNull(options, "options");
+        Objects.requireNonNull(log, "log");
+        return new OpenAiServer(model, contextOptions, options, log);
+    }
+
+    /** The bound port. */
+    public int port() {
+        return http.getAddress().getPort();
+    }
+
+    /** {@code http://host:port/v1}, the base URL for OpenAI clients. */
+    public URI baseUri() {
+        String host = options.host().contains(":") ? "[" + options.host() + "]" : options.host();
+        return URI.create("http://" + host + ":" + port() + "/v1");
+    }
+
+    /** Requests served at once (KV sequences). */
+    public int sequences() {
+        return loop.sequences();
+    }
+
+    /** KV cells per sequence: the longest prompt plus reply one request can have. */
+    public int sequenceContextSize() {
+        return loop.sequenceContextSize();
+    }
+
+    /** {@code llama_decode} calls the scheduler has made (for benchmarks: fewer than tokens means shared steps). */
+    public long decodeCalls() {
+        return loop.decodeCalls();
+    }
+
+    /** Streaming requests cancelled because their client disconnected. */
+    public long disconnectedStreams() {
+        return disconnects.get();
+    }
+
+    /** Requests admitted and not yet finished (generating or waiting for a sequence). */
+    public int requestsInFlight() {
+        return loop.admitted();
+    }
+
+    /** Stops accepting connections, ends running requests (503), stops the scheduler thread, frees the contexts. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        shutdownScheduler();
+        http.stop(0);
+        handlers.shutdownNow();
+        embeddings.close();
+        context.close();
+    }
+
+    private void shutdownScheduler() {
+        if (loop == null || schedulerThread == null) {
+            return;
+        }
+        // Uninterruptibly: the contexts must not be closed while the scheduler thread may still use them.
+        boolean interrupted = false;
+        loop.requestStop();
+        while (true) {
+            try {
+                schedulerThread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // --- routing ----------------------------------------------------------------------------------------------
+
+    private void handle(HttpExchange ex) {
+        try (ex) {
+            try {
+                route(ex);
+            } catch (ApiException e) {
+                sendError(ex, e);
+            } catch (IOException e) {
+                // The client went away; nothing to answer.
+            } catch (RuntimeException | Error e) {
+                log.accept("internal error on " + ex.getRequestMethod() + " " + ex.getRequestURI().getPath() + ": " + e);
+                sendError(ex, new ApiException(500, "server_error", "internal server error", null, null));
+            }
+        }
+    }
+
+    private void route(HttpExchange ex) throws IOException {
+        String path = ex.getRequestURI().getPath();
+        String method = ex.getRequestMethod();
+        if (path.length() > 1 && path.endsWith("/")) {
+            path = path.substring(0, path.length() - 1);
+        }
+        if (path.equals("/health")) {
+            requireMethod(method, "GET");
+            health(ex);
+            return;
+        }
+        if (!path.startsWith("/v1/")) {
+            throw new ApiException(404, "invalid_request_error", "unknown path " + path + " (the API is under /v1/)",
+                    null, "not_found");
+        }
+        authorize(ex);
+        switch (path) {
+            case "/v1/chat/completions" -> {
+                requireMethod(method, "POST");
+                completion(ex, true);
+            }
+            case "/v1/completions" -> {
+                requireMethod(method, "POST");
+                completion(ex, false);
+            }
+            case "/v1/embeddings" -> {
+                requireMethod(method, "POST");
+                embeddings(ex);
+            }
+            case "/v1/models" -> {
+                requireMethod(method, "GET");
+                ObjectNode list = Requests.MAPPER.createObjectNode().put("object", "list");
+                list.putArray("data").add(modelJson());
+                sendJson(ex, 200, list);
+            }
+            default -> {
+                if (path.startsWith("/v1/models/") && method.equals("GET")) {
+                    String id = path.substring("/v1/models/".length());
+                    if (!id.equals(options.modelId())) {
+                        throw new ApiException(404, "invalid_request_error", "model '" + id + "' does not exist",
+                                "model", "model_not_found");
+                    }
+                    sendJson(ex, 200, modelJson());
+                    return;
+                }
+                throw new ApiException(404, "invalid_request_error", "unknown path " + path, null, "not_found");
+            }
+        }
+    }
+
+    private static void requireMethod(String method, String allowed) {
+        if (!method.equals(allowed)) {
+            throw new ApiException(405, "invalid_request_error", "method " + method + " not allowed; use " + allowed,
+                    null, "method_not_allowed");
+        }
+    }
+
+    /** Constant-time comparison of the bearer key (through digests, so lengths leak nothing either). */
+    private void authorize(HttpExchange ex) {
+        if (apiKeyDigest == null) {
+            return;
+        }
+        String header = ex.getRequestHeaders().getFirst("Authorization");
+        String prefix = "Bearer ";
+        if (header == null || !header.regionMatches(true, 0, prefix, 0, prefix.length())) {
+            ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+            throw new ApiException(401, "authentication_error",
+                    "missing API key: send the header 'Authorization: Bearer <key>'", null, "invalid_api_key");
+        }
+        if (!MessageDigest.isEqual(apiKeyDigest, sha256(header.substring(prefix.length()).strip()))) {
+            ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
+            throw new ApiException(401, "authentication_error", "incorrect API key", null, "invalid_api_key");
+        }
+    }
+
+    private void health(HttpExchange ex) throws IOException {
+        ObjectNode h = Requests.MAPPER.createObjectNode();
+        h.put("status", closed ? "shutting_down" : "ok");
+        h.put("model", options.modelId());
+        h.put("sequences", loop.sequences());
+        h.put("sequence_context_size", loop.sequenceContextSize());
+        h.put("requests_in_flight", loop.admitted());
+        sendJson(ex, closed ? 503 : 200, h);
+    }
+
+    private ObjectNode modelJson() {
+        return Requests.MAPPER.createObjectNode()
+                .put("id", options.modelId())
+                .put("object", "model")
+                .put("created", created)
+                .put("owned_by", "llama-ffm");
+    }
+
+    // --- completions --------------------------------------------------------------------------------------
+
+    private void completion(HttpExchange ex, boolean chat) throws IOException {
+        JsonNode body = Requests.parse(readBody(ex));
+        Requests.Generate g = chat ? Requests.chat(body) : Requests.completion(body);
+        int[] tokens;
+        if (chat) {
+            String prompt;
+            try {
+                prompt = ChatTemplate.apply(chatTemplate, g.messages(), true);
+            } catch (IllegalArgumentException e) {
+                throw ApiException.badRequest("the model's chat template cannot format these messages", "messages");
+            }
+            // As ChatSession does: BOS as the model asks, special-token text parsed.
+            tokens = model.vocabulary().tokenize(prompt, g.options().addSpecial(), g.options().parseSpecial());
+        } else if (g.promptTokens() != null) {
+            tokens = g.promptTokens();
+            int vocab = model.vocabulary().size();
+            for (int t : tokens) {
+                if (t < 0 || t >= vocab) {
+                    throw ApiException.badRequest("token id " + t + " is out of range [0, " + vocab + ")", "prompt");
+                }
+            }
+        } else {
+            tokens = model.vocabulary().tokenize(g.prompt(), g.options().addSpecial(), g.options().parseSpecial());
+        }
+        if (tokens.length == 0) {
+            throw ApiException.badRequest("the prompt has no tokens", chat ? "messages" : "prompt");
+        }
+        int room = loop.sequenceContextSize();
+        if (tokens.length >= room) {
+            throw ApiException.badRequest("the prompt has " + tokens.length + " tokens; this server's per-request "
+                    + "context holds " + room + " tokens, with room for at least one generated token",
+                    chat ? "messages" : "prompt", "context_length_exceeded");
+        }
+        Job job = new Job(tokens, g.options(), g.stream());
+        if (!loop.offer(job)) {
+            if (closed) {
+                throw SchedulerLoop.shuttingDown();
+            }
+            ex.getResponseHeaders().set("Retry-After", "1");
+            throw new ApiException(429, "rate_limit_exceeded", "the server is busy: all " + loop.sequences()
+                    + " sequences are generating and " + options.maxQueue() + " requests are waiting; retry later",
+                    null, "server_busy");
+        }
+        String id = (chat ? "chatcmpl-" : "cmpl-") + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
+        long createdAt = System.currentTimeMillis() / 1000;
+        try {
+            if (g.stream()) {
+                stream(ex, job, chat, id, createdAt, g.includeUsage());
+            } else {
+                Finished f = awaitFinish(job);
+                sendJson(ex, 200, completionJson(chat, id, createdAt, f.result(), tokens.length));
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw SchedulerLoop.shuttingDown();
+        } finally {
+            job.cancel(); // no-op once finished; ends the sequence if the handler left early
+        }
+    }
+
+    /** Waits for the job's end; maps abnormal ends to API errors. */
+    private static Finished awaitFinish(Job job) throws InterruptedException {
+        while (true) {
+            if (job.events.take() instanceof Finished f) {
+                return checked(job, f);
+            }
+        }
+    }
+
+    private static Finished checked(Job job, Finished f) {
+        if (f.error() != null) {
+            throw f.error();
+        }
+        if (f.result().finishReason() == FinishReason.CANCELLED && !job.isCancelled()) {
+            if (f.failure() != null) {
+                throw new ApiException(500, "server_error", "generation failed: " + f.failure().getMessage(), null,
+                        null);
+            }
+            throw SchedulerLoop.shuttingDown();
+        }
+        return f;
+    }
+
+    private void stream(HttpExchange ex, Job job, boolean chat, String id, long createdAt, boolean includeUsage)
+            throws IOException, InterruptedException {
+        ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
+        ex.getResponseHeaders().set("Cache-Control", "no-cache");
+        ex.getResponseHeaders().set("X-Accel-Buffering", "no");
+        ex.sendResponseHeaders(200, 0);
+        OutputStream out = ex.getResponseBody();
+        try {
+            if (chat) {
+                ObjectNode first = chunk(true, id, createdAt);
+                ObjectNode choice = ((ArrayNode) first.get("choices")).addObject().put("index", 0);
+                choice.putObject("delta").put("role", "assistant").put("content", "");
+                choice.putNull("logprobs");
+                choice.putNull("finish_reason");
+                sendEvent(out, first);
+            }
+            while (true) {
+                SchedulerLoop.Event event = job.events.take();
+                if (event instanceof TokenEvent t) {
+                    if (t.token().text().isEmpty()) {
+                        continue;
+                    }
+                    ObjectNode c = chunk(chat, id, createdAt);
+                    ObjectNode choice = ((ArrayNode) c.get("choices")).addObject().put("index", 0);
+                    if (chat) {
+                        choice.putObject("delta").put("content", t.token().text());
+                    } else {
+                        choice.put("text", t.token().text());
+                    }
+                    choice.putNull("logprobs");
+                    choice.putNull("finish_reason");
+                    sendEvent(out, c);
+                    continue;
+                }
+                Finished f;
+                try {
+                    f = checked(job, (Finished) event);
+                } catch (ApiException e) {
+                    // Headers are sent: report in the stream, as OpenAI does, then end it.
+                    sendEvent(out, errorJson(e));
+                    return;
+                }
+                ObjectNode last = chunk(chat, id, createdAt);
+                ObjectNode choice = ((ArrayNode) last.get("choices")).addObject().put("index", 0);
+                if (chat) {
+                    choice.putObject("delta");
+                } else {
+                    choice.put("text", "");
+                }
+                choice.putNull("logprobs");
+                choice.put("finish_reason", finishReason(f.result()));
+                sendEvent(out, last);
+                if (includeUsage) {
+                    ObjectNode u = chunk(chat, id, createdAt);
+                    u.set("usage", usage(job.prompt.length, f.result()));
+                    sendEvent(out, u);
+                }
+                out.write(SSE_DONE);
+                out.flush();
+                return;
+            }
+        } catch (IOException e) {
+            job.cancel(); // the client disconnected: free its sequence at the next step
+            disconnects.incrementAndGet();
+            throw e;
+        }
+    }
+
+    private ObjectNode chunk(boolean chat, String id, long createdAt) {
+        ObjectNode c = Requests.MAPPER.createObjectNode()
+                .put("id", id)
+                .put("object", chat ? "chat.completion.chunk" : "text_completion")
+                .put("created", createdAt)
+                .put("model", options.modelId());
+        c.putArray("choices");
+        return c;
+    }
+
+    private static void sendEvent(OutputStream out, JsonNode json) throws IOException {
+        out.write(("data: " + Requests.MAPPER.writeValueAsString(json) + "\n\n").getBytes(StandardCharsets.UTF_8));
+        out.flush();
+    }
+
+    private ObjectNode completionJson(boolean chat, String id, long createdAt, GenerationResult r, int promptTokens) {
+        ObjectNode root = Requests.MAPPER.createObjectNode()
+                .put("id", id)
+                .put("object", chat ? "chat.completion" : "text_completion")
+                .put("created", createdAt)
+                .put("model", options.modelId());
+        ObjectNode choice = root.putArray("choices").addObject().put("index", 0);
+        if (chat) {
+            choice.putObject("message").put("role", "assistant").put("content", r.text());
+        } else {
+            choice.put("text", r.text());
+        }
+        choice.putNull("logprobs");
+        choice.put("finish_reason", finishReason(r));
+        root.set("usage", usage(promptTokens, r));
+        return root;
+    }
+
+    private static String finishReason(GenerationResult r) {
+        return switch (r.finishReason()) {
+            case MAX_TOKENS, CONTEXT_FULL -> "length";
+            default -> "stop";
+        };
+    }
+
+    private static ObjectNode usage(int promptTokens, GenerationResult r) {
+        return Requests.MAPPER.createObjectNode()
+                .put("prompt_tokens", promptTokens)
+                .put("completion_tokens", r.generatedTokens())
+                .put("total_tokens", promptTokens + r.generatedTokens());
+    }
+
+    // --- embeddings ---------------------------------------------------------------------------------------------
+
+    private void embeddings(HttpExchange ex) throws IOException {
+        JsonNode body = Requests.parse(readBody(ex));
+        if (!options.embeddings()) {
+            throw ApiException.badRequest("embeddings are not enabled on this server (it was started with "
+                    + "--no-embeddings)", null, "embeddings_disabled");
+        }
+        JsonNode input = body.get("input");
+        List<String> texts = new ArrayList<>();
+        if (input != null && input.isTextual()) {
+            texts.add(input.asText());
+        } else if (input != null && input.isArray() && !input.isEmpty() && input.get(0).isTextual()) {
+            for (JsonNode t : input) {
+                if (!t.isTextual()) {
+                    throw ApiException.badRequest("'input' must be a string or an array of strings", "input");
+                }
+                texts.add(t.asText());
+            }
+        } else {
+            throw ApiException.badRequest("'input' must be a string or a non-empty array of strings (token arrays "
+                    + "are not supported)", "input");
+        }
+        if (texts.size() > 256) {
+            throw ApiException.badRequest("at most 256 inputs per request", "input");
+        }
+        if (texts.stream().anyMatch(String::isEmpty)) {
+            throw ApiException.badRequest("inputs must not be empty", "input");
+        }
+        String format = body.path("encoding_format").asText("float");
+        if (!format.equals("float") && !format.equals("base64")) {
+            throw ApiException.badRequest("'encoding_format' must be 'float' or 'base64'", "encoding_format");
+        }
+        ObjectNode root = Requests.MAPPER.createObjectNode().put("object", "list");
+        ArrayNode data = root.putArray("data");
+        int tokens = 0;
+        for (int i = 0; i < texts.size(); i++) {
+            EmbeddingService.Embedding e = embeddings.embed(texts.get(i));
+            tokens += e.tokens();
+            ObjectNode item = data.addObject().put("object", "embedding").put("index", i);
+            if (format.equals("base64")) {
+                ByteBuffer buf = ByteBuffer.allocate(e.vector().length * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+                for (float v : e.vector()) {
+                    buf.putFloat(v);
+                }
+                item.put("embedding", Base64.getEncoder().encodeToString(buf.array()));
+            } else {
+                ArrayNode vec = item.putArray("embedding");
+                for (float v : e.vector()) {
+                    vec.add(v);
+                }
+            }
+        }
+        root.put("model", options.modelId());
+        root.putObject("usage").put("prompt_tokens", tokens).put("total_tokens", tokens);
+        sendJson(ex, 200, root);
+    }
+
+    // --- plumbing -------------------------------------------------------------------------------------------
+
+    /** The body, at most {@link Options#maxBodyBytes()} bytes (413 beyond, before reading it when the length is declared). */
+    private byte[] readBody(HttpExchange ex) throws IOException {
+        long max = options.maxBodyBytes();
+        String declared = ex.getRequestHeaders().getFirst("Content-Length");
+        if (declared != null) {
+            long length;
+            try {
+                length = Long.parseLong(declared.strip());
+            } catch (NumberFormatException e) {
+                throw ApiException.badRequest("invalid Content-Length", null);
+            }
+            if (length > max) {
+                throw tooLarge(max);
+            }
+        }
+        try (InputStream in = ex.getRequestBody()) {
+            byte[] body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, max + 1));
+            if (body.length > max) {
+                throw tooLarge(max);
+            }
+            return body;
+        }
+    }
+
+    private static ApiException tooLarge(long max) {
+        return new ApiException(413, "invalid_request_error", "the request body is larger than this server's limit of "
+                + max + " bytes", null, "request_too_large");
+    }
+
+    private static ObjectNode errorJson(ApiException e) {
+        ObjectNode root = Requests.MAPPER.createObjectNode();
+        ObjectNode err = root.putObject("error");
+        err.put("message", e.getMessage());
+        err.put("type", e.type());
+        if (e.param() != null) {
+            err.put("param", e.param());
+        } else {
+            err.putNull("param");
+        }
+        if (e.code() != null) {
+            err.put("code", e.code());
+        } else {
+            err.putNull("code");
+        }
+        return root;
+    }
+
+    private static void sendError(HttpExchange ex, ApiException e) {
+        try {
+            sendJson(ex, e.status(), errorJson(e));
+        } catch (IOException | RuntimeException ignored) {
+            // Headers already sent or the client is gone: nothing more to say.
+        }
+    }
+
+    private static void sendJson(HttpExchange ex, int status, JsonNode json) throws IOException {
+        byte[] bytes = Requests.MAPPER.writeValueAsBytes(json);
+        ex.getResponseHeaders().set("Content-Type", "application/json; charset=utf-8");
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    private static byte[] sha256(String s) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+}
