@@ -95,7 +95,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             end(FinishReason.CANCELLED);
             return false;
         }
-        int token = sampler.sample(context.segment(), -1);
+        int token = sampler.sampleLast(context.segment());
         pendingToken = token;
         if (vocabulary.isEndOfGeneration(token)) {
             return finishWithHeldText(FinishReason.END_OF_GENERATION, action, token);

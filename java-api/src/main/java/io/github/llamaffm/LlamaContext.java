@@ -154,6 +154,10 @@ public final class LlamaContext implements AutoCloseable {
         Thread me = Thread.currentThread();
         Thread current = user.compareAndExchange(null, me);
         if (current == null) {
+            if (handle.isClosed()) { // closed between the check above and the claim
+                user.set(null);
+                handle.ensureOpen();
+            }
             return true;
         }
         if (current == me) {
@@ -747,8 +751,11 @@ public final class LlamaContext implements AutoCloseable {
         if (handle.isClosed()) {
             return;
         }
-        Thread current = user.get();
-        if (current != null && current != Thread.currentThread()) {
+        // Closing takes the context like any other call, so no other thread can enter between the check and the
+        // free; the claim is never released: afterwards every call fails on the closed handle.
+        Thread me = Thread.currentThread();
+        Thread current = user.compareAndExchange(null, me);
+        if (current != null && current != me) {
             throw new IllegalStateException("cannot close a LlamaContext while thread '" + current.getName() + "' uses it");
         }
         if (active != null) {

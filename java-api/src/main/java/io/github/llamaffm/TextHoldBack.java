@@ -28,7 +28,11 @@ final class TextHoldBack {
      * complete, returns the text before it and {@link #stopped()} becomes true.
      */
     String append(byte[] piece) {
-        held.append(utf8.decode(piece));
+        String decoded = utf8.decode(piece);
+        if (stops.isEmpty()) {
+            return decoded; // nothing is ever held back for stop strings: no extra copy on the per-token path
+        }
+        held.append(decoded);
         return releasable();
     }
 
@@ -50,11 +54,6 @@ final class TextHoldBack {
      * returns the text before it and marks the text stopped.
      */
     private String releasable() {
-        if (stops.isEmpty()) {
-            String t = held.toString();
-            held.setLength(0);
-            return t;
-        }
         int firstStop = -1;
         for (String s : stops) {
             int i = held.indexOf(s);
