@@ -5,6 +5,7 @@ import io.github.llamaffm.examples.cli.BenchCommand;
 import io.github.llamaffm.examples.cli.BenchServeCommand;
 import io.github.llamaffm.examples.cli.ChatCommand;
 import io.github.llamaffm.examples.cli.CliException;
+import io.github.llamaffm.examples.cli.EmbedCommand;
 import io.github.llamaffm.examples.cli.GenerateCommand;
 import io.github.llamaffm.examples.cli.InfoCommand;
 import io.github.llamaffm.examples.cli.NativeLog;
@@ -50,6 +51,7 @@ import java.util.concurrent.Callable;
                 ChatCommand.class,
                 InfoCommand.class,
                 TokenizeCommand.class,
+                EmbedCommand.class,
                 BenchCommand.class,
                 ServeCommand.class,
                 BenchServeCommand.class,

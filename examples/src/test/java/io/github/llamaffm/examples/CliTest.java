@@ -125,6 +125,28 @@ class CliTest {
     }
 
     @Test
+    void embedPrintsUnitVectorsAndSimilarities() throws Exception {
+        Run r = run("embed", "--json", "sliding window", "rolling buffer", "sliding window");
+
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode data = r.json().get("data");
+        assertThat(r.json().get("dimensions").asInt()).isEqualTo(DemoModel.SPEC.embeddingSize());
+        assertThat(data).hasSize(3);
+        double norm = 0;
+        for (JsonNode v : data.get(0).get("embedding")) {
+            norm += v.asDouble() * v.asDouble();
+        }
+        assertThat(Math.sqrt(norm)).isCloseTo(1.0, org.assertj.core.data.Offset.offset(1e-4));
+        assertThat(data.get(0).get("embedding")).isEqualTo(data.get(2).get("embedding"));
+        assertThat(data.get(0).get("embedding")).isNotEqualTo(data.get(1).get("embedding"));
+
+        Run plain = run("embed", "one", "two");
+        assertThat(plain.code()).as(plain.err()).isZero();
+        assertThat(plain.out().lines().count()).isEqualTo(2);
+        assertThat(plain.err()).contains("cosine similarity:", " 1.0000");
+    }
+
+    @Test
     void tokenizePrintsIdsAndPieces() {
         Run r = run("tokenize", "Hello world");
 
