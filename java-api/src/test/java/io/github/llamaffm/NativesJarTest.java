@@ -22,9 +22,14 @@ import static org.assertj.core.api.Assertions.assertThat;
 class NativesJarTest {
 
     private static Process launch(Path home, Path workDir, boolean withJar) throws Exception {
+        return launch(home, workDir, withJar, null);
+    }
+
+    private static Process launch(Path home, Path workDir, boolean withJar, Path firstOnClassPath) throws Exception {
         Path jar = TestModels.nativeDir().resolve("llama-ffm-natives-" + NativeLoader.platform() + ".jar");
         assertThat(jar).as("natives jar from ./build-native.sh").exists();
-        String cp = System.getProperty("java.class.path") + (withJar ? File.pathSeparator + jar : "");
+        String cp = (firstOnClassPath != null ? firstOnClassPath + File.pathSeparator : "")
+                + System.getProperty("java.class.path") + (withJar ? File.pathSeparator + jar : "");
         List<String> cmd = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Duser.home=" + home, "-cp", cp, NativesJarProbe.class.getName()));
@@ -58,6 +63,20 @@ class NativesJarTest {
             assertThat(versions).as("one extracted version, no leftover temporary directories").hasSize(1);
             assertThat(versions.getFirst().resolve("libllama.so")).exists();
         }
+    }
+
+    @Test
+    void aLibraryOfAnotherVersionThanTheBindingsIsAClearError(@TempDir Path home, @TempDir Path work,
+                                                              @TempDir Path shadow) throws Exception {
+        // Bindings that claim another llama.cpp version, found first on the class path.
+        Path props = shadow.resolve("io/github/llamaffm/bindings/bindings.properties");
+        Files.createDirectories(props.getParent());
+        Files.writeString(props, "llama.cpp.version=9.9.9\n");
+        Process p = launch(home, work, true, shadow);
+        String out = output(p);
+        assertThat(p.exitValue()).isNotZero();
+        assertThat(out).contains("NativeLibraryException", "does not match the bindings", "9.9.9",
+                TestModels.buildInfo().getProperty("llama.cpp.version"));
     }
 
     @Test

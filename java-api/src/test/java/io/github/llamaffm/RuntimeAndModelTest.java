@@ -58,6 +58,18 @@ class RuntimeAndModelTest {
     }
 
     @Test
+    void typedMetadataOverridesApplyAtLoad() {
+        try (LlamaModel m = LlamaModel.load(TestModels.tiny(), ModelOptions.builder()
+                .overrideMetadata("llama.context_length", 1000L)
+                .overrideMetadata("general.name", "overridden")
+                .build())) {
+            assertThat(m.info().trainingContext()).isEqualTo(1000);
+        }
+        assertThatThrownBy(() -> ModelOptions.builder().overrideMetadata("k".repeat(200), 1L))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("127");
+    }
+
+    @Test
     void missingFileIsAClearErrorBeforeAnyNativeCall(@TempDir Path dir) {
         Path missing = dir.resolve("nope.gguf");
         assertThatThrownBy(() -> LlamaModel.load(missing))
