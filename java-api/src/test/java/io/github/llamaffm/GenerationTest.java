@@ -179,6 +179,29 @@ class GenerationTest {
     }
 
     @Test
+    void stateSavedToAFileRestoresTheSameContinuation(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        GenerateOptions greedy = GenerateOptions.builder().maxTokens(12).sampler(Sampler.greedy()).build();
+        String prompt = "Saved to a file, restored elsewhere";
+        java.nio.file.Path file = dir.resolve("state.bin");
+        List<Integer> first;
+        try (LlamaContext ctx = newContext()) {
+            ctx.evaluate(model.vocabulary().tokenize(prompt, true, true));
+            ctx.saveState(file);
+            first = ctx.generate(prompt, greedy).stream().map(Token::id).toList();
+        }
+        try (LlamaContext restored = newContext()) {
+            restored.loadState(file);
+            assertThat(restored.tokens()).containsExactly(model.vocabulary().tokenize(prompt, true, true));
+            try (Generation g = restored.generate(prompt, greedy)) {
+                assertThat(g.stream().map(Token::id).toList()).isEqualTo(first);
+                assertThat(g.result().cachedPromptTokens()).isEqualTo(g.result().promptTokens() - 1);
+            }
+            assertThatThrownBy(() -> restored.loadState(dir.resolve("missing.bin")))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("missing.bin");
+        }
+    }
+
+    @Test
     void badInputIsRejectedWithClearMessages() {
         try (LlamaContext ctx = newContext()) {
             assertThatThrownBy(() -> ctx.generate(new int[] {1, 40000}, GenerateOptions.defaults()))
