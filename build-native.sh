@@ -202,8 +202,11 @@ targets=(llama llama-bench llama-simple llama-quantize)
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
   || { tail -40 "$BUILD.build.log" >&2; die "build failed (full log: $BUILD.build.log)"; }
 if [ "$backend" = portable ]; then
-  # The dynamically loaded backends are separate targets that "llama" does not depend on.
-  cmake --build "$BUILD" -j "$jobs" >> "$BUILD.build.log" 2>&1 \
+  # The dynamically loaded CPU variants are separate targets that "llama" does not depend on.
+  variants=$(cmake --build "$BUILD" --target help 2>/dev/null | grep -o 'ggml-cpu-[A-Za-z0-9_]*' | sort -u | tr '\n' ' ')
+  [ -n "$variants" ] || die "no ggml-cpu-* variant targets found in $BUILD"
+  # shellcheck disable=SC2086
+  cmake --build "$BUILD" -j "$jobs" --target $variants >> "$BUILD.build.log" 2>&1 \
     || { tail -40 "$BUILD.build.log" >&2; die "build failed (full log: $BUILD.build.log)"; }
 fi
 
@@ -240,13 +243,13 @@ mv "$OUT/build-info.properties.tmp" "$OUT/build-info.properties"
 jarfile="$OUT/llama-ffm-natives-$platform.jar"
 if [ ! -f "$jarfile" ] || [ -n "$(find "$OUT" -maxdepth 1 -name 'lib*' -newer "$jarfile" | head -1)" ]; then
   stage=$(mktemp -d)
-  res="io/github/llamaffm/natives/$platform"
+  res="io/github/llamaffm/natives/$os-$arch"   # the loader looks up <os>-<arch>; build-info names the backend
   mkdir -p "$stage/$res"
   cp "$OUT/build-info.properties" "$stage/$res/"
   { echo "# Written by build-native.sh: files, and symbolic links as 'name -> target'."
     for f in "$OUT"/lib*; do
       name=$(basename "$f")
-      case "$name" in libllama-common*|*-impl.*|*.jar) continue ;; esac
+      case "$name" in libllama-common*|libmtmd*|*-impl.*|*.jar) continue ;; esac
       if [ -L "$f" ]; then echo "$name -> $(readlink "$f")"
       else cp -p "$f" "$stage/$res/"; echo "$name"; fi
     done; } > "$stage/$res/natives.list"
