@@ -273,7 +273,7 @@ public final class LlamaContext implements AutoCloseable {
                 fillBatch(i, tokens[start + i], historyLength + i, start + i == to - 1);
             }
             llama_batch.n_tokens(batch, n);
-            int status = Llama.llama_decode(ctx, batch);
+            int status = decodeBatch(batch);
             if (status != 0) {
                 throw decodeFailure(status);
             }
@@ -285,7 +285,7 @@ public final class LlamaContext implements AutoCloseable {
     void decodeOne(int token) {
         fillBatch(0, token, historyLength, true);
         llama_batch.n_tokens(batch, 1);
-        int status = Llama.llama_decode(ctx, batch);
+        int status = decodeBatch(batch);
         if (status != 0) {
             throw decodeFailure(status);
         }
@@ -322,6 +322,19 @@ public final class LlamaContext implements AutoCloseable {
             default -> "llama_decode failed" + NativeRuntime.lastErrorSuffix();
         };
         return new DecodeException(status, why);
+    }
+
+    /**
+     * Every llama_decode of this context goes through here: while it runs, the log bridge knows this context's abort
+     * flag, so the errors llama.cpp logs for a decode we cancelled on purpose are logged at debug level.
+     */
+    int decodeBatch(MemorySegment b) {
+        NativeRuntime.decodingWith(abortFlag);
+        try {
+            return Llama.llama_decode(ctx, b);
+        } finally {
+            NativeRuntime.decodingWith(null);
+        }
     }
 
     /** Thrown inside the package when llama_decode was aborted through the abort flag. */
@@ -531,7 +544,7 @@ public final class LlamaContext implements AutoCloseable {
                 fillBatch(i, tokens[i], i, true);
             }
             llama_batch.n_tokens(batch, tokens.length);
-            int status = Llama.llama_decode(ctx, batch);
+            int status = decodeBatch(batch);
             Llama.llama_memory_clear(memory, true);
             if (status != 0) {
                 throw decodeFailure(status);

@@ -327,7 +327,7 @@ public final class SequenceScheduler implements AutoCloseable {
                 n += p.count();
             }
             llama_batch.n_tokens(batch, n);
-            int status = Llama.llama_decode(ctx, batch);
+            int status = context.decodeBatch(batch);
             decodeCalls++;
             if (status != 0) {
                 failBatch(status, slices);

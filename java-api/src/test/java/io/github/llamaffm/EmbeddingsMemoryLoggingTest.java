@@ -74,6 +74,39 @@ class EmbeddingsMemoryLoggingTest {
     }
 
     @Test
+    void aCancelledDecodeDoesNotLogErrors() throws Exception {
+        Logger jul = Logger.getLogger("io.github.llamaffm.native");
+        List<LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
+        Handler handler = new Handler() {
+            @Override
+            public void publish(LogRecord r) {
+                records.add(r);
+            }
+
+            @Override
+            public void flush() {}
+
+            @Override
+            public void close() {}
+        };
+        jul.addHandler(handler);
+        try (LlamaModel model = LlamaModel.load(TestModels.tiny());
+             LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(256).build());
+             Generation g = ctx.generate("cancel quietly", GenerateOptions.builder().maxTokens(100).sampler(Sampler.greedy()).build())) {
+            int[] n = {0};
+            g.forEach(t -> {
+                if (++n[0] == 3) {
+                    ctx.cancel(); // seen by llama.cpp's abort callback in the next decode
+                }
+            });
+            assertThat(g.result().finishReason()).isEqualTo(FinishReason.CANCELLED);
+        } finally {
+            jul.removeHandler(handler);
+        }
+        assertThat(records).noneMatch(r -> r.getLevel().intValue() >= Level.WARNING.intValue());
+    }
+
+    @Test
     void llamaCppLogGoesToSystemLoggerAndNothingToStdout() {
         Logger jul = Logger.getLogger("io.github.llamaffm.native");
         List<LogRecord> records = new ArrayList<>();

@@ -74,6 +74,14 @@ public final class NativeRuntime {
         }
     }
 
+    /** The abort flag of the context decoding on this thread, while llama_decode runs. */
+    private static final ThreadLocal<MemorySegment> DECODING_ABORT_FLAG = new ThreadLocal<>();
+
+    /** Marks the start (flag) or end (null) of a llama_decode on this thread. */
+    public static void decodingWith(MemorySegment abortFlag) {
+        DECODING_ABORT_FLAG.set(abortFlag);
+    }
+
     /** When set on a thread, every llama.cpp log line that thread produces is also appended here. */
     private static final ThreadLocal<java.util.List<String>> CAPTURE = new ThreadLocal<>();
 
@@ -110,6 +118,10 @@ public final class NativeRuntime {
         try {
             int effective = level == 5 ? lastLevel : level;
             lastLevel = effective;
+            MemorySegment abortFlag = DECODING_ABORT_FLAG.get();
+            if (effective >= 3 && abortFlag != null && abortFlag.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0) != 0) {
+                effective = 1; // a cancel() the user asked for: llama.cpp's "failed to compute graph" is expected
+            }
             // llama.cpp's INFO is a verbose loader dump, so it maps one level down: a default JUL setup shows
             // only llama.cpp's warnings and errors.
             System.Logger.Level l = switch (effective) {
