@@ -63,6 +63,8 @@ public final class Sampler {
     private final int mirostat;
     private final float mirostatTau;
     private final float mirostatEta;
+    private final float adaptiveTarget;
+    private final float adaptiveDecay;
     private final Map<Integer, Float> logitBias;
     private final String grammar;
     private final String grammarRoot;
@@ -94,6 +96,8 @@ public final class Sampler {
         this.mirostat = b.mirostat;
         this.mirostatTau = b.mirostatTau;
         this.mirostatEta = b.mirostatEta;
+        this.adaptiveTarget = b.adaptiveTarget;
+        this.adaptiveDecay = b.adaptiveDecay;
         this.logitBias = Collections.unmodifiableMap(new LinkedHashMap<>(b.logitBias));
         this.grammar = b.grammar;
         this.grammarRoot = b.grammarRoot;
@@ -144,6 +148,8 @@ public final class Sampler {
         b.dryPenaltyLastN = dryPenaltyLastN;
         b.drySequenceBreakers = drySequenceBreakers;
         b.mirostat = mirostat;
+        b.adaptiveTarget = adaptiveTarget;
+        b.adaptiveDecay = adaptiveDecay;
         b.mirostatTau = mirostatTau;
         b.mirostatEta = mirostatEta;
         b.logitBias.putAll(logitBias);
@@ -197,6 +203,9 @@ public final class Sampler {
     public List<String> drySequenceBreakers() { return drySequenceBreakers; }
     /** Mirostat version: 0 = off, 1 = Mirostat, 2 = Mirostat 2.0. */
     public int mirostat() { return mirostat; }
+    /** Adaptive-p target probability, or a negative value when adaptive-p is off. */
+    public float adaptiveTarget() { return adaptiveTarget; }
+    public float adaptiveDecay() { return adaptiveDecay; }
     /** Mirostat target entropy (tau). */
     public float mirostatTau() { return mirostatTau; }
     /** Mirostat learning rate (eta). */
@@ -235,6 +244,7 @@ public final class Sampler {
                 && dryAllowedLength == s.dryAllowedLength && dryPenaltyLastN == s.dryPenaltyLastN
                 && drySequenceBreakers.equals(s.drySequenceBreakers) && mirostat == s.mirostat
                 && Float.compare(mirostatTau, s.mirostatTau) == 0 && Float.compare(mirostatEta, s.mirostatEta) == 0
+                && Float.compare(adaptiveTarget, s.adaptiveTarget) == 0 && Float.compare(adaptiveDecay, s.adaptiveDecay) == 0
                 && logitBias.equals(s.logitBias) && Objects.equals(grammar, s.grammar)
                 && grammarRoot.equals(s.grammarRoot) && infill == s.infill && greedy == s.greedy
                 && Objects.equals(custom, s.custom);
@@ -245,7 +255,7 @@ public final class Sampler {
         return Objects.hash(seed, topK, topP, minP, typicalP, temperature, dynamicTemperatureRange,
                 dynamicTemperatureExponent, xtcProbability, xtcThreshold, topNSigma, penaltyLastN, repeatPenalty,
                 frequencyPenalty, presencePenalty, dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN,
-                drySequenceBreakers, mirostat, mirostatTau, mirostatEta, logitBias, grammar, grammarRoot, infill,
+                drySequenceBreakers, mirostat, mirostatTau, mirostatEta, adaptiveTarget, adaptiveDecay, logitBias, grammar, grammarRoot, infill,
                 greedy, custom);
     }
 
@@ -277,6 +287,9 @@ public final class Sampler {
             }
             if (infill) {
                 sb.append(", infill");
+            }
+            if (adaptiveTarget >= 0) {
+                sb.append(", adaptiveP=").append(adaptiveTarget).append('/').append(adaptiveDecay);
             }
         }
         sb.append(", penalties=").append(penaltyLastN).append('/').append(repeatPenalty).append('/')
@@ -319,6 +332,8 @@ public final class Sampler {
         private int dryPenaltyLastN = 64;
         private List<String> drySequenceBreakers = List.of("\n", ":", "\"", "*");
         private int mirostat = 0;
+        private float adaptiveTarget = -1.0f;
+        private float adaptiveDecay = 0.90f;
         private float mirostatTau = 5.0f;
         private float mirostatEta = 0.1f;
         private final Map<Integer, Float> logitBias = new LinkedHashMap<>();
@@ -506,6 +521,30 @@ public final class Sampler {
         /** Mirostat 2.0; otherwise as {@link #mirostat(float, float)}. */
         public Builder mirostatV2(float tau, float eta) {
             return setMirostat(2, tau, eta);
+        }
+
+        /**
+         * Adaptive-p: the final stage picks tokens whose probability is near {@code target}, adapting with an
+         * exponential moving average ({@code decay}; history of about 1/(1-decay) tokens). It replaces
+         * {@code dist}, like llama.cpp's common sampler does when {@code adaptive_p} is listed. Defaults to off
+         * (target -1, decay 0.90). {@code target} must be in {@code [0, 1]}, {@code decay} in {@code [0, 0.99]}.
+         */
+        public Builder adaptiveP(float target, float decay) {
+            if (!(target >= 0 && target <= 1)) {
+                throw new IllegalArgumentException("adaptiveP target must be in [0, 1], was " + target);
+            }
+            if (!(decay >= 0 && decay <= 0.99f)) {
+                throw new IllegalArgumentException("adaptiveP decay must be in [0, 0.99], was " + decay);
+            }
+            this.adaptiveTarget = target;
+            this.adaptiveDecay = decay;
+            return this;
+        }
+
+        /** Turns adaptive-p off (the default). */
+        public Builder adaptivePOff() {
+            this.adaptiveTarget = -1.0f;
+            return this;
         }
 
         /** Turns mirostat off (the default), keeping tau and eta. */

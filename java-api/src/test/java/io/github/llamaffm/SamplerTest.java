@@ -103,6 +103,8 @@ class SamplerTest {
         assertThat((float) field(struct, "top_n_sigma")).isEqualTo(s.topNSigma());
         assertThat((float) field(struct, "mirostat_tau")).isEqualTo(s.mirostatTau());
         assertThat((float) field(struct, "mirostat_eta")).isEqualTo(s.mirostatEta());
+        assertThat((float) field(struct, "adaptive_target")).isEqualTo(s.adaptiveTarget());
+        assertThat((float) field(struct, "adaptive_decay")).isEqualTo(s.adaptiveDecay());
         assertThat(struct).contains("seed = LLAMA_DEFAULT_SEED");
         assertThat(struct).contains("dry_sequence_breakers = {\"\\n\", \":\", \"\\\"\", \"*\"}");
     }
@@ -259,6 +261,19 @@ class SamplerTest {
                 .typicalP(0.9f).xtc(0.5f, 0.1f).dynamicTemperature(0.5f, 1f).build();
         assertThat(stages(s)).containsExactly("logit-bias", "penalties", "top-n-sigma", "top-k", "typical", "top-p",
                 "min-p", "xtc", "temp-ext", "dist");
+    }
+
+    @Test
+    void adaptivePReplacesDistAtTheEnd() {
+        Sampler s = Sampler.builder().topK(0).topP(1f).minP(0.05f).adaptiveP(0.5f, 0.9f).seed(7).build();
+        List<String> names = stages(s);
+        assertThat(names).startsWith("min-p").doesNotContain("dist");
+        assertThat(names.getLast()).containsIgnoringCase("adaptive");
+        assertThat(stages(s.toBuilder().adaptivePOff().build())).endsWith("dist");
+        assertThatThrownBy(() -> Sampler.builder().adaptiveP(1.5f, 0.9f)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("target");
+        assertThatThrownBy(() -> Sampler.builder().adaptiveP(0.5f, 1f)).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("decay");
     }
 
     @Test

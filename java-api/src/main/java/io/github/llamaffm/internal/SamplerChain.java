@@ -177,7 +177,12 @@ public final class SamplerChain implements AutoCloseable {
                         spec.dynamicTemperatureExponent()), "temp_ext");
                 customStage = addCustom(chain, spec);
                 if (customStage == null || !customStage.selects) {
-                    add(chain, Llama.llama_sampler_init_dist(seed), "dist"); // sampling.cpp:399
+                    if (spec.adaptiveTarget() >= 0) { // sampling.cpp:394-396: adaptive-p replaces dist
+                        add(chain, Llama.llama_sampler_init_adaptive_p(spec.adaptiveTarget(), spec.adaptiveDecay(), seed),
+                                "adaptive_p");
+                    } else {
+                        add(chain, Llama.llama_sampler_init_dist(seed), "dist"); // sampling.cpp:399
+                    }
                 }
             } else {
                 // sampling.cpp:401-406
