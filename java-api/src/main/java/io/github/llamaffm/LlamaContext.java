@@ -804,8 +804,5 @@ public final class LlamaContext implements AutoCloseable {
         historyLength = Math.max(0, Math.min(historyLength, length));
     }
 
-    NativeHandle handle() {
-        return handle;
-    }
 
 }
