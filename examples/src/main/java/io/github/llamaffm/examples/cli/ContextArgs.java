@@ -5,7 +5,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 
-/** Context (KV cache, threads) options of {@code generate} and {@code chat}. */
+/** Context (KV cache, threads) options shared by the commands that create a context. */
 public final class ContextArgs {
     @Option(names = {"-t", "--threads"}, paramLabel = "N", order = 10,
             description = "CPU threads. Default: the number of physical cores (${DEFAULT-VALUE} here).")

@@ -1,6 +1,5 @@
 package io.github.llamaffm.examples.cli;
 
-import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
 import io.github.llamaffm.examples.Cli;
@@ -39,9 +38,8 @@ public final class EmbedCommand implements Callable<Integer> {
     @Mixin
     ModelArgs modelArgs;
 
-    @Option(names = {"-t", "--threads"}, paramLabel = "N", order = 20,
-            description = "CPU threads. Default: the number of physical cores (${DEFAULT-VALUE} here).")
-    int threads = ContextOptions.defaults().threads();
+    @Mixin
+    ContextArgs contextArgs;
 
     @Option(names = "--no-normalize", order = 40, description = "Print raw pooled vectors instead of unit-length ones.")
     boolean noNormalize;
@@ -52,9 +50,7 @@ public final class EmbedCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         modelArgs.validate(spec);
-        if (threads <= 0) {
-            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--threads must be > 0, was " + threads);
-        }
+        contextArgs.validate(spec);
         List<String> inputs = new ArrayList<>();
         for (String t : texts) {
             inputs.add("-".equals(t) ? new String(cli.stdin().readAllBytes(), StandardCharsets.UTF_8) : t);
@@ -62,8 +58,7 @@ public final class EmbedCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         try (LlamaModel model = modelArgs.load(err, cli.showProgress(), false);
-             LlamaContext ctx = model.newContext(ContextOptions.builder().embeddings(true).threads(threads)
-                     .batchThreads(threads).build())) {
+             LlamaContext ctx = model.newContext(contextArgs.options().toBuilder().embeddings(true).build())) {
             List<float[]> vectors = new ArrayList<>();
             for (String text : inputs) {
                 vectors.add(ctx.embed(text, !noNormalize));
