@@ -95,7 +95,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             end(FinishReason.CANCELLED);
             return false;
         }
-        int token = sampler.sampleLast(context.segment());
+        int token = sampler.sampleDecoded(context.segment(), -1);
         pendingToken = token;
         if (vocabulary.isEndOfGeneration(token)) {
             return finishWithHeldText(FinishReason.END_OF_GENERATION, action, token);

@@ -399,7 +399,7 @@ public final class SequenceScheduler implements AutoCloseable {
     private void sampleAndEmit(Sequence s, int batchIndex) {
         int token;
         try {
-            token = s.sampler.sample(ctx, batchIndex);
+            token = s.sampler.sampleDecoded(ctx, batchIndex); // step() set an output here
         } catch (RuntimeException e) {
             s.failure = e;
             finish(s, FinishReason.CANCELLED);

@@ -270,12 +270,12 @@ public final class SamplerChain implements AutoCloseable {
      * @throws LlamaException           if the custom sampler failed (its exception is the cause)
      */
     /**
-     * The generation hot path: samples the last output of a decode the caller knows produced logits for it, without
-     * {@link #sample(MemorySegment, int)}'s extra checking calls.
+     * The generation hot path: samples output {@code outputIndex} (-1 = the last) of a decode the caller knows
+     * produced logits for it, without {@link #sample(MemorySegment, int)}'s extra checking calls.
      */
-    public int sampleLast(MemorySegment ctx) {
+    public int sampleDecoded(MemorySegment ctx, int outputIndex) {
         clearFailure();
-        int token = Llama.llama_sampler_sample(chain, ctx, -1);
+        int token = Llama.llama_sampler_sample(chain, ctx, outputIndex);
         rethrowFailure();
         return token;
     }
