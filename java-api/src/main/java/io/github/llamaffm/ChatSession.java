@@ -76,7 +76,14 @@ public final class ChatSession {
         return template;
     }
 
-    /** Chat settings. */
+    /**
+     * Chat settings, built from {@link #defaults()} with the {@code with...} methods.
+     *
+     * @param systemPrompt    system message put first, or {@code null} for none (the default)
+     * @param template        chat template source or built-in name, or {@code null} for the model's own (the default;
+     *                        without one: mistral-v1 for Mistral models, else chatml)
+     * @param generateOptions options of every reply; defaults to {@link GenerateOptions#defaults()}
+     */
     public record Options(String systemPrompt, String template, GenerateOptions generateOptions) {
         public Options {
             Objects.requireNonNull(generateOptions, "generateOptions");
