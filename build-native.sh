@@ -168,20 +168,25 @@ if [ "$os" = linux ]; then cmake_args+=("-DCMAKE_INSTALL_RPATH=\$ORIGIN" -DCMAKE
 if [ "$os" = macos ]; then cmake_args+=("-DCMAKE_INSTALL_RPATH=@loader_path" -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON); fi
 case "$backend" in
   cpu) cmake_args+=(-DGGML_NATIVE=ON) ;;
-  portable) cmake_args+=(-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON) ;;
+  portable)
+    cmake_args+=(-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON)
+    # Intel Macs: CPU only (Metal is for the Apple Silicon build, --metal).
+    if [ "$os" = macos ]; then cmake_args+=(-DGGML_METAL=OFF); fi ;;
   cuda)
     need nvcc "Install the CUDA toolkit (https://developer.nvidia.com/cuda-downloads) and put nvcc on PATH."
     if [ -z "$cuda_archs" ]; then
       if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then cuda_archs=native
       else cuda_archs="75-virtual;80-virtual;86-real;89-real;90-real"; fi
     fi
-    cmake_args+=(-DGGML_NATIVE=OFF -DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$cuda_archs") ;;
+    # A dynamically loaded backend module (libggml-cuda), added to the portable CPU natives at run time: the loader
+    # skips it (and uses the CPU) when the NVIDIA driver or the CUDA runtime is missing.
+    cmake_args+=(-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CUDA=ON "-DCMAKE_CUDA_ARCHITECTURES=$cuda_archs") ;;
   metal)
     [ "$os" = macos ] || die "--metal needs macOS"
-    cmake_args+=(-DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON) ;;
+    cmake_args+=(-DGGML_NATIVE=OFF -DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON) ;;
   vulkan)
     need glslc "Install the Vulkan SDK (Debian/Ubuntu: apt-get install libvulkan-dev glslc)."
-    cmake_args+=(-DGGML_VULKAN=ON) ;;
+    cmake_args+=(-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_VULKAN=ON) ;;
 esac
 # shellcheck disable=SC2206
 [ -n "${CMAKE_ARGS:-}" ] && cmake_args+=(${CMAKE_ARGS})
@@ -199,6 +204,8 @@ fi
 # --- build -------------------------------------------------------------------------------------------
 log "building $platform (jobs=$jobs)"
 targets=(llama llama-bench llama-simple llama-quantize)
+# GPU backend modules are separate targets that "llama" does not depend on (GGML_BACKEND_DL).
+case "$backend" in cuda) targets+=(ggml-cuda) ;; vulkan) targets+=(ggml-vulkan) ;; esac
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
   || { tail -40 "$BUILD.build.log" >&2; die "build failed (full log: $BUILD.build.log)"; }
 if [ "$backend" = portable ]; then
@@ -214,9 +221,16 @@ fi
 mkdir -p "$OUT"
 case "$os" in macos) glue=libllamaffm_glue.dylib ;; windows) glue=llamaffm_glue.dll ;; *) glue=libllamaffm_glue.so ;; esac
 if [ ! -f "$OUT/$glue" ] || [ "$ROOT/native/glue/llamaffm_glue.c" -nt "$OUT/$glue" ]; then
-  cc=${CC:-$(command -v cc || command -v gcc || command -v clang)}
-  "$cc" -O2 -shared -fPIC -fvisibility=hidden -o "$OUT/$glue" "$ROOT/native/glue/llamaffm_glue.c" \
-    || die "compiling native/glue/llamaffm_glue.c failed"
+  if [ "$os" = windows ] && command -v cl >/dev/null 2>&1; then
+    # MSVC (Git Bash on a Windows runner, inside the Visual Studio environment); '-' options are not rewritten
+    # as paths by MSYS.
+    (cd "$OUT" && cl -nologo -O2 -LD "$(cygpath -w "$ROOT/native/glue/llamaffm_glue.c")" "-Fe$glue" >/dev/null \
+      && rm -f llamaffm_glue.obj llamaffm_glue.lib llamaffm_glue.exp) || die "compiling native/glue/llamaffm_glue.c failed"
+  else
+    cc=${CC:-$(command -v cc || command -v gcc || command -v clang)}
+    "$cc" -O2 -shared -fPIC -fvisibility=hidden -o "$OUT/$glue" "$ROOT/native/glue/llamaffm_glue.c" \
+      || die "compiling native/glue/llamaffm_glue.c failed"
+  fi
 fi
 
 # --- install into native/build/<platform> ------------------------------------------------------------
@@ -227,38 +241,69 @@ for f in "$BUILD"/bin/*.so* "$BUILD"/bin/*.dylib "$BUILD"/bin/*.dll \
   [ -e "$f" ] || [ -L "$f" ] || continue
   cp -P -p "$f" "$OUT/"   # -P keeps the libfoo.so -> libfoo.so.0 symlinks
 done
-cat > "$OUT/build-info.properties.tmp" <<EOF
-# Written by build-native.sh; read by llama-ffm's tests and native loader.
-llama.cpp.tag=$( [ -n "${LLAMA_CPP_SRC:-}" ] && echo custom || echo "$LLAMA_CPP_TAG" )
-llama.cpp.commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)
-llama.cpp.version=$LLAMA_CPP_VERSION
-llama.cpp.source=$SRC
-patches.hash=$patch_hash
-backend=$backend
-platform=$platform
-EOF
-mv "$OUT/build-info.properties.tmp" "$OUT/build-info.properties"
+if [ "$os" = macos ]; then
+  # Every library must find its neighbours through @rpath (= @loader_path), i.e. in whatever folder the natives
+  # are extracted to, never through a path on this build machine.
+  for f in "$OUT"/*.dylib; do
+    [ -L "$f" ] && continue
+    if otool -L "$f" | tail -n +2 | grep -q "$CACHE"; then die "$f refers to the build tree: $(otool -L "$f")"; fi
+  done
+fi
 
-# --- natives jar: the runtime libraries for the class path (found and extracted by llama-ffm's loader) -------
+# The natives classifier (Maven) and class path resource folder: CPU builds (native, portable; with Metal on macOS)
+# are the base <os>-<arch>; CUDA and Vulkan are backend modules added to a base at run time: <os>-<arch>-<backend>.
+case "$backend" in
+  cuda|vulkan) classifier="$os-$arch-$backend" module="ggml-$backend" ;;
+  *) classifier="$os-$arch" module="" ;;
+esac
+{ echo "# Written by build-native.sh; read by llama-ffm's tests, native loader and natives packaging."
+  echo "llama.cpp.tag=$( [ -n "${LLAMA_CPP_SRC:-}" ] && echo custom || echo "$LLAMA_CPP_TAG" )"
+  echo "llama.cpp.commit=$(git -C "$SRC" rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "llama.cpp.version=$LLAMA_CPP_VERSION"
+  echo "llama.cpp.source=$SRC"
+  echo "patches.hash=$patch_hash"
+  echo "backend=$backend"
+  echo "platform=$platform"
+  echo "classifier=$classifier"
+  if [ "$backend" = cuda ]; then
+    echo "cuda.architectures=$cuda_archs"
+    echo "cuda.version=$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
+  fi
+  true; } > "$OUT/build-info.properties.tmp"
+# Rewritten only when it changes, so its time stamp says when the natives below must be repackaged.
+if cmp -s "$OUT/build-info.properties.tmp" "$OUT/build-info.properties"; then rm "$OUT/build-info.properties.tmp"
+else mv "$OUT/build-info.properties.tmp" "$OUT/build-info.properties"; fi
+
+# --- natives: the runtime libraries as class path resources (found and extracted by llama-ffm's loader) -------
+# native/build/<platform>/natives/ is what the Maven module natives/ packages as llama-ffm-natives-<classifier>.jar;
+# llama-ffm-natives-<platform>.jar beside it is the same content, for a class path without Maven.
 jarfile="$OUT/llama-ffm-natives-$platform.jar"
-if [ ! -f "$jarfile" ] || [ -n "$(find "$OUT" -maxdepth 1 -name 'lib*' -newer "$jarfile" | head -1)" ]; then
-  stage=$(mktemp -d)
-  res="io/github/llamaffm/natives/$os-$arch"   # the loader looks up <os>-<arch>; build-info names the backend
-  mkdir -p "$stage/$res"
-  cp "$OUT/build-info.properties" "$stage/$res/"
+stage="$OUT/natives"
+if [ ! -f "$jarfile" ] || [ ! -f "$stage/io/github/llamaffm/natives/$classifier/natives.list" ] \
+   || [ "$ROOT/build-native.sh" -nt "$jarfile" ] \
+   || [ -n "$(find "$OUT" -maxdepth 1 \( -name '*.so*' -o -name '*.dylib' -o -name '*.dll' -o -name build-info.properties \) \
+              -newer "$jarfile" | head -1)" ]; then
+  rm -rf "$stage"
+  res="$stage/io/github/llamaffm/natives/$classifier"
+  mkdir -p "$res"
+  cp "$OUT/build-info.properties" "$res/"
   { echo "# Written by build-native.sh: files, and symbolic links as 'name -> target'."
-    for f in "$OUT"/lib*; do
+    for f in "$OUT"/*.so* "$OUT"/*.dylib "$OUT"/*.dll; do
       name=$(basename "$f")
-      case "$name" in libllama-common*|libmtmd*|*-impl.*|*.jar) continue ;; esac
+      case "$name" in *llama-common*|*mtmd*|*-impl.*) continue ;; esac
+      # A backend module's natives hold only the module: the base natives provide ggml and llama.
+      if [ -n "$module" ]; then case "$name" in "lib$module".*|"$module".*) ;; *) continue ;; esac; fi
       if [ -L "$f" ]; then echo "$name -> $(readlink "$f")"
-      else cp -p "$f" "$stage/$res/"; echo "$name"; fi
-    done; } > "$stage/$res/natives.list"
+      else cp -p "$f" "$res/"; echo "$name"; fi
+    done; } > "$res/natives.list"
+  grep -q '^[^#]' "$res/natives.list" || die "no libraries to package in $OUT"
+  # Tells two builds of the same llama.cpp and patches apart (the loader's extraction folder is keyed by it).
+  echo "content.hash=$(cd "$res" && grep -v -e '^#' -e ' -> ' natives.list | while read -r f; do cat "$f"; done     | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)" >> "$res/build-info.properties"
   rm -f "$jarfile"
   if command -v jar >/dev/null 2>&1; then jar --create --file "$jarfile" -C "$stage" io
   elif command -v zip >/dev/null 2>&1; then (cd "$stage" && zip -qr "$jarfile" io)
   elif command -v python3 >/dev/null 2>&1; then (cd "$stage" && python3 -m zipfile -c "$jarfile" io)
   else log "warning: no jar, zip or python3: natives jar not built"; fi
-  rm -rf "$stage"
   [ -f "$jarfile" ] && log "natives jar: $jarfile"
 fi
 log "done: $OUT"

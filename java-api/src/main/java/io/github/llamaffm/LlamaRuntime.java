@@ -35,6 +35,31 @@ public final class LlamaRuntime {
         return NativeRuntime.cString(Llama.llama_print_system_info());
     }
 
+    /**
+     * The compute backend llama-ffm chose when it loaded llama.cpp, and why.
+     *
+     * @param name    {@code cuda}, {@code vulkan}, {@code metal} or {@code cpu}
+     * @param reason  why, e.g. "CPU (portable natives, variant haswell): cuda: NVIDIA driver not found (...)"
+     * @param skipped GPU backends that were found but could not be used, each as "backend: why"
+     */
+    public record Backend(String name, String reason, List<String> skipped) {
+        public Backend {
+            skipped = List.copyOf(skipped);
+        }
+    }
+
+    /**
+     * The backend in use. With several natives on the class path (say {@code linux-x86_64} and
+     * {@code linux-x86_64-cuda}) llama-ffm uses the best GPU backend that initialises (CUDA, then Vulkan; Metal on
+     * Apple Silicon) and otherwise the CPU, logging one INFO line per GPU backend it skipped. System property
+     * {@code llamaffm.backend} ({@code auto}, {@code cpu}, {@code cuda}, {@code vulkan}, {@code metal}) forces one;
+     * if it cannot be used, loading fails with a {@link NativeLibraryException} that says why.
+     */
+    public static Backend backend() {
+        var c = NativeRuntime.backend();
+        return new Backend(c.name(), c.reason(), c.skipped());
+    }
+
     /** Directory the native libraries were loaded from. */
     public static Path libraryDirectory() {
         NativeRuntime.ensureInitialized();

@@ -24,19 +24,21 @@ import java.util.Properties;
 /**
  * Finds and loads llama.cpp's shared libraries, once per JVM.
  *
- * <p>Search order:
+ * <p>The <em>base</em> natives (ggml, llama, the CPU backend, our glue) are searched in this order:
  * <ol>
  *   <li>the directory in system property {@code llamaffm.library.path}, else environment variable
  *       {@code LLAMAFFM_LIBRARY_PATH};</li>
- *   <li>a natives jar on the class path ({@code io/github/llamaffm/natives/<platform>/natives.list}), extracted once
+ *   <li>a natives jar on the class path ({@code io/github/llamaffm/natives/<os>-<arch>/natives.list}), extracted once
  *       into a versioned cache directory ({@code ~/.cache/llama-ffm/natives/...}); extraction goes to a temporary
  *       directory that is atomically renamed, so concurrent JVMs are safe;</li>
- *   <li>this checkout's {@code native/build/<platform>[-<backend>]} (development), found from system property
- *       {@code llamaffm.project.root} or by walking up from the working directory. System property
- *       {@code llamaffm.backend} (e.g. {@code cuda}) prefers that build.</li>
+ *   <li>this checkout's {@code native/build/<os>-<arch>} or {@code ...-portable} (development), found from system
+ *       property {@code llamaffm.project.root} or by walking up from the working directory.</li>
  * </ol>
- * Libraries are loaded with {@link System#load} so the generated bindings (which use the class loader's symbol
- * lookup) see them. A build with {@code GGML_BACKEND_DL} has its backends loaded from the same directory.
+ * GPU backend modules (llama.cpp's {@code GGML_BACKEND_DL} modules, e.g. {@code libggml-cuda.so}) are found beside
+ * the base libraries, in a natives jar {@code io/github/llamaffm/natives/<os>-<arch>-<backend>/}, or (for a
+ * development base) in {@code native/build/<os>-<arch>-<backend>}. They are only located here; {@link BackendLoader}
+ * decides which one to use. Libraries are loaded with {@link System#load} so the generated bindings (which use the
+ * class loader's symbol lookup) see them.
  */
 public final class NativeLoader {
     private NativeLoader() {}
@@ -44,11 +46,33 @@ public final class NativeLoader {
     /** Library base names in dependency order. */
     private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama");
     private static final String GLUE = "llamaffm_glue";
+    /** GPU backends shipped as loadable modules, best first (Metal is built into the macOS natives). */
+    static final List<String> GPU_MODULES = List.of("cuda", "vulkan");
 
     private static volatile Loaded loaded;
 
-    /** What was loaded and from where. */
-    public record Loaded(Path directory, String source, boolean dynamicBackends, SymbolLookup glue) {}
+    /**
+     * A GPU backend module that was found (not yet loaded).
+     *
+     * @param backend   {@code cuda} or {@code vulkan}
+     * @param library   the module file
+     * @param source    where it came from, for messages
+     * @param buildInfo its build-info.properties (empty if none)
+     */
+    public record BackendModule(String backend, Path library, String source, Properties buildInfo) {}
+
+    /**
+     * What was loaded and from where.
+     *
+     * @param directory       the base libraries' directory
+     * @param source          where they came from, for messages
+     * @param dynamicBackends a {@code GGML_BACKEND_DL} build: the CPU backend is one of several loadable variants
+     * @param glue            our glue library
+     * @param buildInfo       the base's build-info.properties (empty if none)
+     * @param gpuModules      GPU backend modules found, best first
+     */
+    public record Loaded(Path directory, String source, boolean dynamicBackends, SymbolLookup glue,
+                         Properties buildInfo, List<BackendModule> gpuModules) {}
 
     public static Loaded load() {
         Loaded l = loaded;
@@ -102,7 +126,7 @@ public final class NativeLoader {
             String resourceDir = "io/github/llamaffm/natives/" + platform() + "/";
             URL list = NativeLoader.class.getClassLoader().getResource(resourceDir + "natives.list");
             if (list != null) {
-                dir = extractNativesJar(resourceDir);
+                dir = extractNativesJar(resourceDir, platform(), libraryFileName("llama"));
                 source = "natives jar " + list;
             } else {
                 searched.add("class path resource " + resourceDir + "natives.list (no natives jar)");
@@ -119,9 +143,13 @@ public final class NativeLoader {
         if (dir == null) {
             throw new NativeLibraryException("llama.cpp native libraries for " + platform() + " not found. Searched:\n  "
                     + String.join("\n  ", searched)
-                    + "\nBuild them with ./build-native.sh, add a natives jar, or set -Dllamaffm.library.path=<dir>.");
+                    + "\nAdd the dependency io.github.llamaffm:llama-ffm-natives with classifier " + platform()
+                    + " (see the README's \"Use it\"), build them with ./build-native.sh, or set"
+                    + " -Dllamaffm.library.path=<dir>.");
         }
         boolean dynamicBackends = hasDynamicBackends(dir);
+        Properties buildInfo = readBuildInfo(dir);
+        List<BackendModule> modules = findGpuModules(dir, source.startsWith("development build"));
         for (String base : LIBRARIES) {
             Path lib = dir.resolve(libraryFileName(base));
             if (Files.isRegularFile(lib)) {
@@ -135,7 +163,7 @@ public final class NativeLoader {
             throw new NativeLibraryException("missing " + glue + ": rebuild the natives with ./build-native.sh");
         }
         SymbolLookup glueLookup = SymbolLookup.libraryLookup(glue, Arena.global());
-        return new Loaded(dir, source, dynamicBackends, glueLookup);
+        return new Loaded(dir, source, dynamicBackends, glueLookup, buildInfo, modules);
     }
 
     private static Path requireLibraries(Path dir, String where) {
@@ -162,8 +190,47 @@ public final class NativeLoader {
         }
     }
 
-    /** native/build/&lt;platform&gt;[-backend] under the project root or any parent of the working directory. */
-    private static List<Path> developmentCandidates() {
+    /** GPU modules beside the base, in natives jars, or (development) in native/build/&lt;platform&gt;-&lt;backend&gt;. */
+    private static List<BackendModule> findGpuModules(Path baseDir, boolean development) {
+        List<BackendModule> out = new ArrayList<>();
+        for (String backend : GPU_MODULES) {
+            String file = libraryFileName("ggml-" + backend);
+            String classifier = platform() + "-" + backend;
+            String resourceDir = "io/github/llamaffm/natives/" + classifier + "/";
+            if (Files.isRegularFile(baseDir.resolve(file))) {
+                out.add(new BackendModule(backend, baseDir.resolve(file), "beside the base libraries in " + baseDir,
+                        readBuildInfo(baseDir)));
+            } else if (NativeLoader.class.getClassLoader().getResource(resourceDir + "natives.list") != null) {
+                Path dir = extractNativesJar(resourceDir, classifier, file);
+                out.add(new BackendModule(backend, dir.resolve(file), "natives jar " + classifier, readBuildInfo(dir)));
+            } else if (development) {
+                for (Path root : projectRoots()) {
+                    Path dir = root.resolve("native/build").resolve(classifier);
+                    if (Files.isRegularFile(dir.resolve(file))) {
+                        out.add(new BackendModule(backend, dir.resolve(file), "development build " + dir,
+                                readBuildInfo(dir)));
+                        break;
+                    }
+                }
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static Properties readBuildInfo(Path dir) {
+        Properties p = new Properties();
+        Path f = dir.resolve("build-info.properties");
+        if (Files.isRegularFile(f)) {
+            try (InputStream in = Files.newInputStream(f)) {
+                p.load(in);
+            } catch (IOException e) {
+                // an unreadable build-info only costs the compatibility check
+            }
+        }
+        return p;
+    }
+
+    private static List<Path> projectRoots() {
         List<Path> roots = new ArrayList<>();
         String root = System.getProperty("llamaffm.project.root");
         if (root != null && !root.isBlank()) {
@@ -174,15 +241,18 @@ public final class NativeLoader {
                 roots.add(p);
             }
         }
-        String backend = System.getProperty("llamaffm.backend", "");
+        return roots;
+    }
+
+    /** native/build/&lt;platform&gt;[-portable] under the project root or any parent of the working directory. */
+    private static List<Path> developmentCandidates() {
+        List<Path> roots = projectRoots();
         List<Path> out = new ArrayList<>();
         for (Path r : roots) {
             Path build = r.resolve("native/build");
-            if (!backend.isBlank()) {
-                out.add(build.resolve(platform() + "-" + backend));
-            }
             out.add(build.resolve(platform()));
             out.add(build.resolve(platform() + "-portable"));
+            out.add(build.resolve(platform() + "-metal"));
         }
         if (out.isEmpty()) {
             out.add(Path.of("").toAbsolutePath().resolve("native/build").resolve(platform()));
@@ -190,7 +260,15 @@ public final class NativeLoader {
         return out;
     }
 
-    private static Path extractNativesJar(String resourceDir) {
+    /** Where natives jars are extracted: llamaffm.cache.dir, else ~/.cache/llama-ffm/natives. */
+    private static Path extractionRoot() {
+        String dir = System.getProperty("llamaffm.cache.dir");
+        Path root = dir != null && !dir.isBlank() ? Path.of(dir) : Path.of(System.getProperty("user.home"), ".cache", "llama-ffm");
+        return root.resolve("natives");
+    }
+
+    /** Extracts one natives jar's resources (resourceDir) into a versioned directory; marker: a file that must exist. */
+    private static Path extractNativesJar(String resourceDir, String classifier, String marker) {
         ClassLoader cl = NativeLoader.class.getClassLoader();
         try {
             List<String> names;
@@ -204,14 +282,20 @@ public final class NativeLoader {
                     info.load(in);
                 }
             }
+            // The content hash tells apart two builds of the same llama.cpp and patches (e.g. a changed glue library).
             String version = info.getProperty("llama.cpp.commit", "unknown") + "-" + info.getProperty("patches.hash", "0")
-                    + "-" + info.getProperty("backend", "cpu");
-            Path base = Path.of(System.getProperty("user.home"), ".cache", "llama-ffm", "natives", platform(), version);
-            if (Files.isRegularFile(base.resolve(libraryFileName("llama")))) {
+                    + "-" + info.getProperty("backend", "cpu") + "-" + info.getProperty("content.hash", "0");
+            Path base = extractionRoot().resolve(classifier).resolve(version);
+            if (Files.isRegularFile(base.resolve(marker))) {
                 return base;
             }
             Files.createDirectories(base.getParent());
             Path tmp = Files.createTempDirectory(base.getParent(), "extract-");
+            try (InputStream in = cl.getResourceAsStream(resourceDir + "build-info.properties")) {
+                if (in != null) {
+                    Files.copy(in, tmp.resolve("build-info.properties"));
+                }
+            }
             for (String entry : names) {
                 String[] link = entry.split(" -> ", 2);
                 for (String part : link) {
@@ -245,7 +329,7 @@ public final class NativeLoader {
             } catch (FileAlreadyExistsException | AtomicMoveNotSupportedException e) {
                 deleteTree(tmp); // another JVM won the race; its copy is complete because it was renamed in one step
             } catch (IOException e) {
-                if (!Files.isRegularFile(base.resolve(libraryFileName("llama")))) {
+                if (!Files.isRegularFile(base.resolve(marker))) {
                     throw e;
                 }
                 deleteTree(tmp);

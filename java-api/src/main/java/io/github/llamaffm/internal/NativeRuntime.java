@@ -20,6 +20,7 @@ public final class NativeRuntime {
 
     private static final System.Logger NATIVE_LOG = System.getLogger("io.github.llamaffm.native");
     private static volatile boolean initialized;
+    private static volatile BackendLoader.Choice backend;
     /** Level of the last log line, for GGML_LOG_LEVEL_CONT continuations. */
     private static volatile int lastLevel = 2;
     /** Last error line logged by llama.cpp on each thread, so exceptions can say why a call failed. */
@@ -38,14 +39,16 @@ public final class NativeRuntime {
             // The upcall stub lives in the global arena: llama.cpp keeps the pointer for the life of the process.
             MemorySegment logStub = ggml_log_callback.allocate(NativeRuntime::log, Arena.global());
             Llama.llama_log_set(logStub, MemorySegment.NULL);
-            if (loaded.dynamicBackends()) {
-                try (Arena a = Arena.ofConfined()) {
-                    Llama.ggml_backend_load_all_from_path(a.allocateFrom(loaded.directory().toString()));
-                }
-            }
+            backend = BackendLoader.choose(loaded);
             Llama.llama_backend_init();
             initialized = true;
         }
+    }
+
+    /** The compute backend chosen at initialisation, and why. */
+    public static BackendLoader.Choice backend() {
+        ensureInitialized();
+        return backend;
     }
 
     /** The llama.cpp version these bindings were generated from (bindings.properties). */
@@ -84,16 +87,27 @@ public final class NativeRuntime {
 
     /** When set on a thread, every llama.cpp log line that thread produces is also appended here. */
     private static final ThreadLocal<java.util.List<String>> CAPTURE = new ThreadLocal<>();
+    /** While set on a thread, captured lines are not logged (a probe whose failure is reported another way). */
+    private static final ThreadLocal<Boolean> QUIET = new ThreadLocal<>();
 
     /** Starts recording this thread's llama.cpp log lines (for reports llama.cpp only logs, like KV buffer sizes). */
     public static void beginCapture() {
+        beginCapture(false);
+    }
+
+    /** Starts recording; {@code quiet}: the lines go only to the recording, not to the log. */
+    public static void beginCapture(boolean quiet) {
         CAPTURE.set(new java.util.ArrayList<>());
+        if (quiet) {
+            QUIET.set(Boolean.TRUE);
+        }
     }
 
     /** Stops recording and returns the lines. */
     public static java.util.List<String> endCapture() {
         java.util.List<String> lines = CAPTURE.get();
         CAPTURE.remove();
+        QUIET.remove();
         return lines == null ? java.util.List.of() : lines;
     }
 
@@ -140,6 +154,9 @@ public final class NativeRuntime {
             }
             if (capture != null) {
                 capture.add(s);
+                if (QUIET.get() != null) {
+                    return;
+                }
             }
             if (!s.isEmpty() && NATIVE_LOG.isLoggable(l)) {
                 NATIVE_LOG.log(l, s);
