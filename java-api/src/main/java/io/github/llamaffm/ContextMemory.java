@@ -1,6 +1,9 @@
 package io.github.llamaffm;
 
 import io.github.llamaffm.bindings.Llama;
+import io.github.llamaffm.internal.ThreadClaim;
+
+import java.lang.foreign.MemorySegment;
 
 /**
  * The KV cache of a context, by sequence and position ({@code llama_memory_*}). Sequence ids are
@@ -9,9 +12,15 @@ import io.github.llamaffm.bindings.Llama;
  */
 public final class ContextMemory {
     private final LlamaContext context;
+    private final ThreadClaim claims;
+    private final MemorySegment memory;
+    private final TokenHistory history;
 
-    ContextMemory(LlamaContext context) {
+    ContextMemory(LlamaContext context, ThreadClaim claims, MemorySegment memory, TokenHistory history) {
         this.context = context;
+        this.claims = claims;
+        this.memory = memory;
+        this.history = history;
     }
 
     /** Empties every sequence. */
@@ -27,20 +36,13 @@ public final class ContextMemory {
     public boolean remove(int seq, int p0, int p1) {
         checkSeq(seq, true);
         checkRange(p0, p1);
-        boolean entered = context.enter();
-        try {
-            boolean ok = Llama.llama_memory_seq_rm(context.memorySegment(), seq, p0, p1);
+        try (var claim = claims.claim()) {
+            boolean ok = Llama.llama_memory_seq_rm(memory, seq, p0, p1);
             if (ok && (seq == 0 || seq == -1)) {
-                int start = Math.max(0, p0);
-                if (p1 < 0 || p1 >= context.historyLength()) {
-                    context.truncateHistory(start);
-                } else if (start < context.historyLength()) {
-                    context.truncateHistory(start); // a hole in the middle: only the prefix before it is still known
-                }
+                // Removing the end, or a hole in the middle: only the prefix before it is still known.
+                history.truncate(Math.max(0, p0));
             }
             return ok;
-        } finally {
-            context.exit(entered);
         }
     }
 
@@ -49,34 +51,28 @@ public final class ContextMemory {
         checkSeq(src, false);
         checkSeq(dst, false);
         checkRange(p0, p1);
-        boolean entered = context.enter();
-        try {
-            Llama.llama_memory_seq_cp(context.memorySegment(), src, dst, p0, p1);
+        try (var claim = claims.claim()) {
+            Llama.llama_memory_seq_cp(memory, src, dst, p0, p1);
             if (dst == 0) {
-                context.truncateHistory(0);
+                history.truncate(0);
             }
-        } finally {
-            context.exit(entered);
         }
     }
 
     /** Removes every sequence except {@code seq}. */
     public void keepOnly(int seq) {
         checkSeq(seq, false);
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             // llama_memory_seq_keep only clears the kept sequence's own stream when each sequence has its own
             // (kvUnified = false), so other sequences are removed one by one.
             for (int other = 0; other < context.options().sequences(); other++) {
                 if (other != seq) {
-                    Llama.llama_memory_seq_rm(context.memorySegment(), other, -1, -1);
+                    Llama.llama_memory_seq_rm(memory, other, -1, -1);
                 }
             }
             if (seq != 0) {
-                context.truncateHistory(0);
+                history.truncate(0);
             }
-        } finally {
-            context.exit(entered);
         }
     }
 
@@ -88,49 +84,37 @@ public final class ContextMemory {
     public void shift(int seq, int p0, int p1, int delta) {
         checkSeq(seq, false);
         checkRange(p0, p1);
-        boolean entered = context.enter();
-        try {
-            if (!Llama.llama_memory_can_shift(context.memorySegment())) {
+        try (var claim = claims.claim()) {
+            if (!Llama.llama_memory_can_shift(memory)) {
                 throw new IllegalStateException("this context's KV cache cannot shift positions");
             }
-            Llama.llama_memory_seq_add(context.memorySegment(), seq, p0, p1, delta);
+            Llama.llama_memory_seq_add(memory, seq, p0, p1, delta);
             if (seq == 0) {
-                context.truncateHistory(0); // positions no longer match token indices
+                history.truncate(0); // positions no longer match token indices
             }
-        } finally {
-            context.exit(entered);
         }
     }
 
     /** Whether positions can be shifted. */
     public boolean canShift() {
-        boolean entered = context.enter();
-        try {
-            return Llama.llama_memory_can_shift(context.memorySegment());
-        } finally {
-            context.exit(entered);
+        try (var claim = claims.claim()) {
+            return Llama.llama_memory_can_shift(memory);
         }
     }
 
     /** Smallest position of a sequence in the cache, or -1 if empty. */
     public int minPosition(int seq) {
         checkSeq(seq, false);
-        boolean entered = context.enter();
-        try {
-            return Llama.llama_memory_seq_pos_min(context.memorySegment(), seq);
-        } finally {
-            context.exit(entered);
+        try (var claim = claims.claim()) {
+            return Llama.llama_memory_seq_pos_min(memory, seq);
         }
     }
 
     /** Largest position of a sequence in the cache, or -1 if empty. */
     public int maxPosition(int seq) {
         checkSeq(seq, false);
-        boolean entered = context.enter();
-        try {
-            return Llama.llama_memory_seq_pos_max(context.memorySegment(), seq);
-        } finally {
-            context.exit(entered);
+        try (var claim = claims.claim()) {
+            return Llama.llama_memory_seq_pos_max(memory, seq);
         }
     }
 

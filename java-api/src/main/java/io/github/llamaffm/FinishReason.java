@@ -8,8 +8,18 @@ public enum FinishReason {
     MAX_TOKENS,
     /** A stop string was produced; the text stops right before it. */
     STOP_STRING,
-    /** The context has no room for another token. */
+    /** The context (or the sequence's share of it) has no room for another token. */
     CONTEXT_FULL,
-    /** {@link Generation#cancel()} or {@link LlamaContext#cancel()} was called, or the generation was closed early. */
-    CANCELLED
+    /**
+     * Ended on request: {@link Generation#cancel()}, {@link LlamaContext#cancel()},
+     * {@link SequenceScheduler.Sequence#cancel()}, closing an unfinished generation or scheduler, or starting another
+     * generation on the same context.
+     */
+    CANCELLED,
+    /**
+     * Ended by a failure: a failed decode, a {@link CustomSampler} or a token consumer/listener that threw. For a
+     * {@link Generation} the exception reaches the caller; for a scheduled sequence it is in
+     * {@link SequenceScheduler.Sequence#failure()}.
+     */
+    ERROR
 }

@@ -40,7 +40,8 @@ public final class LlamaModel implements AutoCloseable {
         this.path = path;
         this.model = model;
         this.options = options;
-        this.handle = new NativeHandle("LlamaModel " + path, () -> Llama.llama_model_free(model));
+        // The free action captures the native pointer (the parameter), never this model.
+        this.handle = new NativeHandle(this, "LlamaModel " + path, () -> Llama.llama_model_free(model));
         this.vocabulary = new Vocabulary(this, Llama.llama_model_get_vocab(model));
         this.info = readInfo();
     }

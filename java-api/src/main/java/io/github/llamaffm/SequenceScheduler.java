@@ -1,12 +1,10 @@
 package io.github.llamaffm;
 
 import io.github.llamaffm.bindings.Llama;
-import io.github.llamaffm.bindings.llama_batch;
-import io.github.llamaffm.internal.SamplerChain;
+import io.github.llamaffm.internal.NativeBatch;
+import io.github.llamaffm.internal.ThreadClaim;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -18,8 +16,8 @@ import java.util.Optional;
  * at once, and each {@link #step()} runs <em>one</em> {@code llama_decode} for all of them: the next chunk of every
  * new prompt plus one token of every generating sequence. Each sequence samples with its own sampler chain (its own
  * {@link GenerateOptions}), releases text exactly as {@link Generation} does (UTF-8 and stop strings held back across
- * tokens), and ends on end-of-generation, {@link GenerateOptions#maxTokens()}, a stop string, a full sequence, or
- * {@link Sequence#cancel()}. A finished sequence frees its KV cells at once, so its id serves the next prompt.
+ * tokens; both run the same per-sequence engine), and ends on end-of-generation, {@link GenerateOptions#maxTokens()}, a
+ * stop string, a full sequence, {@link Sequence#cancel()}, or an error. A finished sequence frees its KV cells at once, so its id serves the next prompt.
  *
  * {@snippet :
  * try (LlamaContext ctx = model.newContext(ContextOptions.builder().sequences(4).contextSize(8192).build());
@@ -55,7 +53,7 @@ public final class SequenceScheduler implements AutoCloseable {
     public interface Listener {
         /**
          * A sampled token and the text released with it (see {@link Token#text()}). A listener that throws ends its
-         * sequence ({@link FinishReason#CANCELLED}, the exception in {@link Sequence#failure()}); the others go on.
+         * sequence ({@link FinishReason#ERROR}, the exception in {@link Sequence#failure()}); the others go on.
          */
         void onToken(Sequence sequence, Token token);
 
@@ -66,48 +64,30 @@ public final class SequenceScheduler implements AutoCloseable {
 
     /** One submitted prompt and its generation: a handle to cancel it and read its outcome. */
     public final class Sequence {
-        private final int id;
-        private final int[] prompt;
-        private final GenerateOptions options;
+        private final SequenceEngine engine;
         private final Listener listener;
-        private final SamplerChain sampler;
-        private final TextHoldBack text;
-        private final StringBuilder emitted = new StringBuilder();
-        private final long submitNanos = System.nanoTime();
-        private long firstTokenNanos;
-        /** Prompt tokens decoded so far. */
-        private int promptDecoded;
-        /** Tokens of this sequence in the KV cache (the next position). */
-        private int position;
-        /** Sampled token not yet decoded, or -1 while the prompt is pending. */
-        private int pendingToken = -1;
-        private int generated;
         private volatile boolean cancelRequested;
         private volatile GenerationResult result;
         private volatile Throwable failure;
 
-        private Sequence(int id, int[] prompt, GenerateOptions options, Listener listener, SamplerChain sampler) {
-            this.id = id;
-            this.prompt = prompt;
-            this.options = options;
+        private Sequence(SequenceEngine engine, Listener listener) {
+            this.engine = engine;
             this.listener = listener;
-            this.sampler = sampler;
-            this.text = new TextHoldBack(options.stopStrings());
         }
 
         /** The KV cache sequence id it runs in, {@code 0 .. sequences-1}; reused by later prompts once this ends. */
         public int id() {
-            return id;
+            return engine.sequence();
         }
 
         /** Number of prompt tokens. */
         public int promptTokens() {
-            return prompt.length;
+            return engine.promptTokens();
         }
 
         /** The options it was submitted with. */
         public GenerateOptions options() {
-            return options;
+            return engine.options();
         }
 
         /**
@@ -135,8 +115,8 @@ public final class SequenceScheduler implements AutoCloseable {
         }
 
         /**
-         * Why it was ended abnormally, if so: a failed decode ({@link DecodeException}), a failing sampler, or an
-         * exception thrown by its listener. Such a sequence ends with {@link FinishReason#CANCELLED}.
+         * Why it ended with {@link FinishReason#ERROR}, if it did: a failed decode ({@link DecodeException}), a
+         * failing sampler, or an exception thrown by its listener.
          */
         public Optional<Throwable> failure() {
             return Optional.ofNullable(failure);
@@ -144,27 +124,22 @@ public final class SequenceScheduler implements AutoCloseable {
 
         @Override
         public String toString() {
-            return "Sequence[id=" + id + ", promptTokens=" + prompt.length + ", generated=" + generated
-                    + (result != null ? ", finished=" + result.finishReason() : cancelRequested ? ", cancelling" : "")
+            GenerationResult r = result;
+            return "Sequence[id=" + id() + ", promptTokens=" + promptTokens()
+                    + (r != null ? ", generated=" + r.generatedTokens() + ", finished=" + r.finishReason()
+                            : cancelRequested ? ", cancelling" : "")
                     + "]";
         }
     }
 
-    /** Part of one step's batch: {@code count} tokens of one sequence, from batch entry {@code start}. */
-    private record Slice(Sequence sequence, boolean prompt, int count, int start) {}
+    /** Part of one step's batch: a prompt chunk of {@code count} tokens, or ({@code count == 0}) the pending token. */
+    private record Slice(Sequence sequence, int count) {}
 
-    private final LlamaContext context;
-    private final Vocabulary vocabulary;
-    private final MemorySegment ctx;
+    private final ThreadClaim claims;
+    private final NativeBatch batch;
     private final MemorySegment memory;
+    private final Vocabulary vocabulary;
     private final int sequenceContextSize;
-    private final int batchCapacity;
-    private final Arena arena;
-    private final MemorySegment batch;
-    private final MemorySegment batchTokens;
-    private final MemorySegment batchPositions;
-    private final MemorySegment batchOutputs;
-    private final MemorySegment[] batchSeqId;
     /** Sequence by id; null = free. */
     private final Sequence[] slots;
     /** Active sequences in submission order. */
@@ -174,32 +149,14 @@ public final class SequenceScheduler implements AutoCloseable {
     private long decodedTokens;
     private boolean closed;
 
-    SequenceScheduler(LlamaContext context, int sequenceContextSize) {
-        this.context = context;
-        this.vocabulary = context.vocabulary();
-        this.ctx = context.segment();
-        this.memory = context.memorySegment();
+    SequenceScheduler(ThreadClaim claims, NativeBatch batch, MemorySegment memory, Vocabulary vocabulary,
+                      int sequences, int sequenceContextSize) {
+        this.claims = claims;
+        this.batch = batch;
+        this.memory = memory;
+        this.vocabulary = vocabulary;
         this.sequenceContextSize = sequenceContextSize;
-        this.slots = new Sequence[context.options().sequences()];
-        this.batchCapacity = Llama.llama_n_batch(ctx);
-        Arena a = Arena.ofShared();
-        try {
-            this.batch = Llama.llama_batch_init(a, batchCapacity, 0, 1);
-            this.batchTokens = llama_batch.token(batch).reinterpret((long) batchCapacity * Integer.BYTES);
-            this.batchPositions = llama_batch.pos(batch).reinterpret((long) batchCapacity * Integer.BYTES);
-            this.batchOutputs = llama_batch.logits(batch).reinterpret(batchCapacity);
-            MemorySegment counts = llama_batch.n_seq_id(batch).reinterpret((long) batchCapacity * Integer.BYTES);
-            MemorySegment ids = llama_batch.seq_id(batch).reinterpret((long) batchCapacity * ValueLayout.ADDRESS.byteSize());
-            this.batchSeqId = new MemorySegment[batchCapacity];
-            for (int i = 0; i < batchCapacity; i++) {
-                counts.setAtIndex(ValueLayout.JAVA_INT, i, 1);
-                batchSeqId[i] = ids.getAtIndex(ValueLayout.ADDRESS, i).reinterpret(Integer.BYTES);
-            }
-        } catch (RuntimeException | Error e) {
-            a.close();
-            throw e;
-        }
-        this.arena = a;
+        this.slots = new Sequence[sequences];
     }
 
     // --- submitting -----------------------------------------------------------------------------------------
@@ -216,12 +173,9 @@ public final class SequenceScheduler implements AutoCloseable {
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(options, "options");
         Objects.requireNonNull(listener, "listener");
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             ensureOpen();
             return add(vocabulary.tokenize(prompt, options.addSpecial(), options.parseSpecial()), options, listener);
-        } finally {
-            context.exit(entered);
         }
     }
 
@@ -230,13 +184,10 @@ public final class SequenceScheduler implements AutoCloseable {
         Objects.requireNonNull(promptTokens, "promptTokens");
         Objects.requireNonNull(options, "options");
         Objects.requireNonNull(listener, "listener");
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             ensureOpen();
             vocabulary.checkTokens(promptTokens);
             return add(promptTokens.clone(), options, listener);
-        } finally {
-            context.exit(entered);
         }
     }
 
@@ -259,18 +210,9 @@ public final class SequenceScheduler implements AutoCloseable {
         if (id < 0) {
             throw new SequencesBusyException(slots.length);
         }
-        SamplerChain sampler = SamplerChain.create(options.sampler(), vocabulary.segment(), vocabulary.size());
-        try {
-            // As Generation does (and llama.cpp's common sampler): penalties and DRY also see the prompt.
-            for (int t : tokens) {
-                sampler.accept(t);
-            }
-        } catch (RuntimeException | Error e) {
-            sampler.close();
-            throw e;
-        }
+        SequenceEngine engine = new SequenceEngine(id, vocabulary, tokens, options, sequenceContextSize, null, null);
         Llama.llama_memory_seq_rm(memory, id, -1, -1); // already empty; cheap insurance
-        Sequence s = new Sequence(id, tokens, options, listener, sampler);
+        Sequence s = new Sequence(engine, listener);
         slots[id] = s;
         active.add(s);
         return s;
@@ -287,83 +229,66 @@ public final class SequenceScheduler implements AutoCloseable {
      *                         {@link Sequence#failure()} holds the exception), the others are unaffected
      */
     public boolean step() {
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             ensureOpen();
-            if (context.abortRequested()) { // LlamaContext.cancel() between steps
-                context.clearAbort();
+            if (batch.abortRequested()) { // LlamaContext.cancel() between steps
+                batch.clearAbort();
                 cancelAll();
                 return !active.isEmpty();
             }
             for (Sequence s : active.toArray(Sequence[]::new)) {
                 if (s.cancelRequested) {
-                    finish(s, FinishReason.CANCELLED);
+                    end(s, FinishReason.CANCELLED);
                 }
             }
             List<Slice> plan = plan();
             if (plan.isEmpty()) {
                 return !active.isEmpty();
             }
-            int n = 0;
-            List<Slice> slices = new ArrayList<>(plan.size());
-            for (Slice p : plan) {
-                Sequence s = p.sequence();
-                for (int k = 0; k < p.count(); k++) {
-                    int i = n + k;
-                    boolean output;
-                    if (p.prompt()) {
-                        int index = s.promptDecoded + k;
-                        batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, s.prompt[index]);
-                        output = index == s.prompt.length - 1;
-                    } else {
-                        batchTokens.setAtIndex(ValueLayout.JAVA_INT, i, s.pendingToken);
-                        output = true;
-                    }
-                    batchPositions.setAtIndex(ValueLayout.JAVA_INT, i, s.position + k);
-                    batchSeqId[i].set(ValueLayout.JAVA_INT, 0, s.id);
-                    batchOutputs.set(ValueLayout.JAVA_BYTE, i, (byte) (output ? 1 : 0));
+            batch.clear();
+            for (Slice slice : plan) {
+                if (slice.count() > 0) {
+                    slice.sequence().engine.queuePrompt(batch, slice.count());
+                } else {
+                    slice.sequence().engine.queuePendingToken(batch);
                 }
-                slices.add(new Slice(s, p.prompt(), p.count(), n));
-                n += p.count();
             }
-            llama_batch.n_tokens(batch, n);
-            int status = context.decodeBatch(batch);
             decodeCalls++;
-            if (status != 0) {
-                failBatch(status, slices);
+            try {
+                batch.decode();
+            } catch (DecodeException e) {
+                failBatch(e, plan);
                 return !active.isEmpty();
             }
-            decodedTokens += n;
-            for (Slice slice : slices) {
+            decodedTokens += batch.size();
+            for (Slice slice : plan) {
                 Sequence s = slice.sequence();
-                s.position += slice.count();
-                if (slice.prompt()) {
-                    s.promptDecoded += slice.count();
-                    if (s.promptDecoded < s.prompt.length) {
-                        continue; // more prompt chunks to come
+                if (s.engine.decoded() && !s.engine.isFinished()) {
+                    try {
+                        s.engine.sample(batch.context(), token -> s.listener.onToken(s, token));
+                    } catch (RuntimeException e) {
+                        s.engine.fail(e);
                     }
-                }
-                if (!s.isFinished()) {
-                    sampleAndEmit(s, slice.start() + slice.count() - 1);
+                    if (s.engine.isFinished()) {
+                        release(s);
+                    }
                 }
             }
             return !active.isEmpty();
-        } finally {
-            context.exit(entered);
         }
     }
 
     /**
      * What goes into this step's batch, ordered by sequence id (llama.cpp splits a batch of several sequences into
      * micro-batches of consecutive ids): first one token per generating sequence, then prompt chunks in submission
-     * order up to the batch size.
+     * order up to the batch size. Sequences with no cell left for their next token end here.
      */
     private List<Slice> plan() {
         List<Slice> plan = new ArrayList<>();
-        int budget = batchCapacity;
+        int budget = batch.capacity();
         List<Sequence> generating = new ArrayList<>();
         for (Sequence s : active) {
-            if (s.pendingToken >= 0) {
+            if (s.engine.hasPendingToken()) {
                 generating.add(s);
             }
         }
@@ -371,14 +296,19 @@ public final class SequenceScheduler implements AutoCloseable {
         for (int k = 0; k < g; k++) {
             // Rotate the start so that no sequence waits forever when the batch is smaller than the sequence count.
             Sequence s = generating.get((k + rotation) % g);
-            if (s.position >= sequenceContextSize) {
-                finishWithHeldText(s, FinishReason.CONTEXT_FULL, s.pendingToken);
+            if (s.engine.isFull()) {
+                try {
+                    s.engine.finishWithHeldText(FinishReason.CONTEXT_FULL, token -> s.listener.onToken(s, token));
+                } catch (RuntimeException e) {
+                    s.engine.fail(e);
+                }
+                release(s);
                 continue;
             }
             if (budget == 0) {
                 break;
             }
-            plan.add(new Slice(s, false, 1, 0));
+            plan.add(new Slice(s, 0));
             budget--;
         }
         rotation = g == 0 ? 0 : (rotation + 1) % g;
@@ -386,91 +316,35 @@ public final class SequenceScheduler implements AutoCloseable {
             if (budget == 0) {
                 break;
             }
-            if (s.pendingToken < 0 && s.promptDecoded < s.prompt.length) {
-                int count = Math.min(budget, s.prompt.length - s.promptDecoded);
-                plan.add(new Slice(s, true, count, 0));
+            int remaining = s.engine.promptRemaining();
+            if (remaining > 0) {
+                int count = Math.min(budget, remaining);
+                plan.add(new Slice(s, count));
                 budget -= count;
             }
         }
-        plan.sort(Comparator.comparingInt(slice -> slice.sequence().id));
+        plan.sort(Comparator.comparingInt(slice -> slice.sequence().id()));
         return plan;
     }
 
-    private void sampleAndEmit(Sequence s, int batchIndex) {
-        int token;
-        try {
-            token = s.sampler.sampleDecoded(ctx, batchIndex); // step() set an output here
-        } catch (RuntimeException e) {
-            s.failure = e;
-            finish(s, FinishReason.CANCELLED);
-            return;
-        }
-        if (s.firstTokenNanos == 0) {
-            s.firstTokenNanos = System.nanoTime();
-        }
-        if (vocabulary.isEndOfGeneration(token)) {
-            finishWithHeldText(s, FinishReason.END_OF_GENERATION, token);
-            return;
-        }
-        s.generated++;
-        float probability = s.options.probabilities()
-                ? Generation.probabilityOf(ctx, batchIndex, vocabulary.size(), token) : Float.NaN;
-        String released = s.text.append(vocabulary.pieceBytes(token));
-        if (s.text.stopped()) {
-            if (emit(s, token, released, probability)) {
-                finish(s, FinishReason.STOP_STRING);
-            }
-            return;
-        }
-        if (s.generated >= s.options.maxTokens()) {
-            if (emit(s, token, released + s.text.drain(), probability)) {
-                finish(s, FinishReason.MAX_TOKENS);
-            }
-            return;
-        }
-        if (emit(s, token, released, probability)) {
-            s.pendingToken = token;
-        }
+    /** Ends a sequence on request (once): see {@link #release}. */
+    private void end(Sequence s, FinishReason reason) {
+        s.engine.finish(reason);
+        release(s);
     }
 
-    /** Delivers a token; false if the listener threw (the sequence has then ended). */
-    private boolean emit(Sequence s, int token, String text, float probability) {
-        s.emitted.append(text);
-        try {
-            s.listener.onToken(s, new Token(token, text, probability));
-            return true;
-        } catch (RuntimeException e) {
-            s.failure = e;
-            finish(s, FinishReason.CANCELLED);
-            return false;
-        }
-    }
-
-    /** Ends a sequence; text still held back is released with one last token. */
-    private void finishWithHeldText(Sequence s, FinishReason reason, int token) {
-        String rest = s.text.drain();
-        if (!rest.isEmpty() && !emit(s, token, rest, Float.NaN)) {
-            return;
-        }
-        finish(s, reason);
-    }
-
-    /** Ends a sequence (once): frees its sampler and KV cells and its id, then tells its listener. */
-    private void finish(Sequence s, FinishReason reason) {
+    /** After its engine finished: frees the sequence's KV cells and its id, then tells its listener. */
+    private void release(Sequence s) {
         if (s.result != null) {
             return;
         }
-        long now = System.nanoTime();
-        long first = s.firstTokenNanos != 0 ? s.firstTokenNanos : now;
-        GenerationResult result = new GenerationResult(s.emitted.toString(), reason, s.prompt.length, 0, s.generated,
-                (first - s.submitNanos) / 1e6, (now - first) / 1e6);
-        s.sampler.close();
-        Llama.llama_memory_seq_rm(memory, s.id, -1, -1);
-        slots[s.id] = null;
+        Llama.llama_memory_seq_rm(memory, s.id(), -1, -1);
+        slots[s.id()] = null;
         active.remove(s);
-        s.result = result;
+        s.failure = s.engine.failure();
+        s.result = s.engine.result();
         try {
-            s.listener.onFinish(s, result);
+            s.listener.onFinish(s, s.result);
         } catch (RuntimeException e) {
             if (s.failure == null) {
                 s.failure = e;
@@ -478,26 +352,26 @@ public final class SequenceScheduler implements AutoCloseable {
         }
     }
 
-    private void failBatch(int status, List<Slice> slices) {
-        if (status == 2) { // aborted through LlamaContext.cancel(): cancels everything
-            context.clearAbort();
+    private void failBatch(DecodeException e, List<Slice> plan) {
+        for (Slice slice : plan) {
+            slice.sequence().engine.decodeFailed();
+        }
+        if (e.status() == NativeBatch.ABORTED) { // aborted through LlamaContext.cancel(): cancels everything
+            batch.clearAbort();
             cancelAll();
             return;
         }
-        DecodeException e = LlamaContext.batchDecodeFailure(status);
-        for (Slice slice : slices) {
+        for (Slice slice : plan) {
             Sequence s = slice.sequence();
-            if (s.failure == null) {
-                s.failure = e;
-            }
-            finish(s, FinishReason.CANCELLED);
+            s.engine.fail(e);
+            release(s);
         }
         throw e;
     }
 
     private void cancelAll() {
         for (Sequence s : active.toArray(Sequence[]::new)) {
-            finish(s, FinishReason.CANCELLED);
+            end(s, FinishReason.CANCELLED);
         }
     }
 
@@ -505,31 +379,22 @@ public final class SequenceScheduler implements AutoCloseable {
 
     /** Whether any sequence is active (generating, with prompt tokens pending, or cancelled but not yet ended). */
     public boolean hasWork() {
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             return !closed && !active.isEmpty();
-        } finally {
-            context.exit(entered);
         }
     }
 
     /** Number of active sequences. */
     public int activeSequences() {
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             return active.size();
-        } finally {
-            context.exit(entered);
         }
     }
 
     /** Number of free sequence ids: how many prompts {@link #submit} accepts now. */
     public int freeSequences() {
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             return closed ? 0 : slots.length - active.size();
-        } finally {
-            context.exit(entered);
         }
     }
 
@@ -545,7 +410,7 @@ public final class SequenceScheduler implements AutoCloseable {
 
     /** Most tokens one step decodes (the context's batch size). */
     public int batchSize() {
-        return batchCapacity;
+        return batch.capacity();
     }
 
     /** {@code llama_decode} calls so far. */
@@ -564,26 +429,22 @@ public final class SequenceScheduler implements AutoCloseable {
 
     /**
      * Cancels every active sequence (listeners see {@link FinishReason#CANCELLED}), empties the KV cache and gives the
-     * context back to its own generation methods. Idempotent.
+     * context back to its own generation methods. Idempotent. The scheduler owns no native memory of its own (it
+     * decodes through its context's batch; each sequence's sampler chain has its own cleaner), so a scheduler that is
+     * never closed holds nothing beyond its context.
      */
     @Override
     public void close() {
         if (closed) {
             return;
         }
-        boolean entered = context.enter();
-        try {
+        try (var claim = claims.claim()) {
             if (closed) {
                 return;
             }
             cancelAll();
             closed = true;
             Llama.llama_memory_clear(memory, true);
-            Llama.llama_batch_free(batch);
-            arena.close();
-            context.schedulerClosed(this);
-        } finally {
-            context.exit(entered);
         }
     }
 

@@ -345,7 +345,7 @@ class SequenceSchedulerTest {
             scheduler.step();
             assertThat(failing.isFinished()).isTrue();
             assertThat(failing.failure()).containsSame(boom);
-            assertThat(failing.result().orElseThrow().finishReason()).isEqualTo(FinishReason.CANCELLED);
+            assertThat(failing.result().orElseThrow().finishReason()).isEqualTo(FinishReason.ERROR);
             assertThat(ctx.memory().maxPosition(failing.id())).isEqualTo(-1);
             assertThat(fine.isFinished()).isFalse();
 

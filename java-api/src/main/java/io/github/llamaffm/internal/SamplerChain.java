@@ -42,13 +42,24 @@ public final class SamplerChain implements AutoCloseable {
     private final int grammarIndex;
     /** The Java stage, or null. */
     private final CustomStage custom;
-    private boolean closed;
+    private final NativeHandle handle;
 
     private SamplerChain(MemorySegment chain, int vocabSize, int grammarIndex, CustomStage custom) {
         this.chain = chain;
         this.vocabSize = vocabSize;
         this.grammarIndex = grammarIndex;
         this.custom = custom;
+        this.handle = new NativeHandle(this, "SamplerChain", freeAction(chain, custom == null ? null : custom.arena));
+    }
+
+    /** Frees the chain, then the custom stage's upcall stubs; captures only those, never the chain object. */
+    private static Runnable freeAction(MemorySegment chain, Arena customArena) {
+        return () -> {
+            Llama.llama_sampler_free(chain);
+            if (customArena != null) {
+                customArena.close(); // after the chain: freeing it still reads the stage's iface
+            }
+        };
     }
 
     /**
@@ -386,26 +397,17 @@ public final class SamplerChain implements AutoCloseable {
     }
 
     public boolean isClosed() {
-        return closed;
+        return handle.isClosed();
     }
 
-    /** Frees the chain and all its stages; idempotent. */
+    /** Frees the chain and all its stages; idempotent. A chain never closed is freed by a cleaner. */
     @Override
     public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        Llama.llama_sampler_free(chain);
-        if (custom != null) {
-            custom.arena.close(); // after the chain: freeing it still reads the stage's iface
-        }
+        handle.close();
     }
 
     private void ensureOpen() {
-        if (closed) {
-            throw new IllegalStateException("sampler chain is closed");
-        }
+        handle.ensureOpen();
     }
 
     private void clearFailure() {

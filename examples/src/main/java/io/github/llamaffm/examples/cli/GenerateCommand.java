@@ -111,6 +111,7 @@ public final class GenerateCommand implements Callable<Integer> {
             case STOP_STRING -> "stop string";
             case CONTEXT_FULL -> "context full";
             case CANCELLED -> "cancelled";
+            case ERROR -> "error";
         };
     }
 

@@ -447,11 +447,12 @@ public final class OpenAiServer implements AutoCloseable {
         if (f.error() != null) {
             throw f.error();
         }
+        if (f.result().finishReason() == FinishReason.ERROR) {
+            Throwable why = f.failure();
+            throw new ApiException(500, "server_error", "generation failed: "
+                    + (why != null ? why.getMessage() : "unknown error"), null, null);
+        }
         if (f.result().finishReason() == FinishReason.CANCELLED && !job.isCancelled()) {
-            if (f.failure() != null) {
-                throw new ApiException(500, "server_error", "generation failed: " + f.failure().getMessage(), null,
-                        null);
-            }
             throw SchedulerLoop.shuttingDown();
         }
         return f;

@@ -1,0 +1,290 @@
+package io.github.llamaffm;
+
+import io.github.llamaffm.bindings.Llama;
+import io.github.llamaffm.internal.NativeBatch;
+import io.github.llamaffm.internal.SamplerChain;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.function.Consumer;
+
+/**
+ * One sequence's generation, the engine under both front ends ({@link Generation}: sequence 0 with prefix reuse;
+ * {@link SequenceScheduler}: many sequences in one batch): it feeds the prompt to the sampler and, chunk by chunk,
+ * to a {@link NativeBatch}; after each decode it samples and applies the per-token rules (end of generation, token
+ * limit, probabilities, UTF-8 and stop-string hold-back, emitting), and builds the {@link GenerationResult}.
+ *
+ * <p>The front ends decide only what goes into a batch and when, and what to do once a sequence has finished
+ * (the scheduler frees its cells and tells its listener). Not thread-safe (the context's claim).
+ */
+final class SequenceEngine {
+    private final int sequence;
+    private final Vocabulary vocabulary;
+    private final int[] prompt;
+    private final GenerateOptions options;
+    /** KV cells this sequence may use. */
+    private final int capacity;
+    /** Sequence 0's record to append decoded tokens to, or null. */
+    private final TokenHistory history;
+    /** Non-null: timings come from this context's llama.cpp performance counters rather than the wall clock. */
+    private final MemorySegment perfContext;
+    private final SamplerChain sampler;
+    private final TextHoldBack text;
+    private final StringBuilder emitted = new StringBuilder();
+
+    private long startNanos;
+    private long firstTokenNanos;
+    /** Prompt tokens in the cache (reused or decoded). */
+    private int promptDecoded;
+    /** Tokens of this sequence in the cache: the next position. */
+    private int position;
+    /** Sampled token not yet decoded, or -1 while the prompt is pending. */
+    private int pendingToken = -1;
+    private int generated;
+    private int cachedPromptTokens;
+    /** Entries queued in the current batch, and the batch index whose logits are sampled after the decode. */
+    private int queued;
+    private boolean queuedPrompt;
+    private int outputIndex;
+    private boolean begun;
+    private FinishReason finishReason;
+    private GenerationResult result;
+    private Throwable failure;
+
+    /**
+     * Creates the sampler chain and feeds it the prompt (penalties and DRY see the prompt, as in llama.cpp's common
+     * sampler). Nothing is decoded.
+     *
+     * @throws IllegalArgumentException if the sampler cannot be built (e.g. a grammar that does not parse)
+     */
+    SequenceEngine(int sequence, Vocabulary vocabulary, int[] prompt, GenerateOptions options, int capacity,
+                   TokenHistory history, MemorySegment perfContext) {
+        this.sequence = sequence;
+        this.vocabulary = vocabulary;
+        this.prompt = prompt;
+        this.options = options;
+        this.capacity = capacity;
+        this.history = history;
+        this.perfContext = perfContext;
+        this.text = new TextHoldBack(options.stopStrings());
+        this.startNanos = System.nanoTime();
+        SamplerChain chain = SamplerChain.create(options.sampler(), vocabulary.segment(), vocabulary.size());
+        try {
+            for (int t : prompt) {
+                chain.accept(t);
+            }
+        } catch (RuntimeException | Error e) {
+            chain.close();
+            throw e;
+        }
+        this.sampler = chain;
+    }
+
+    /**
+     * Starts the clock and, for sequence 0, keeps the prompt's longest prefix already in the cache. Called once,
+     * right before the first decode.
+     */
+    void begin() {
+        begun = true;
+        startNanos = System.nanoTime();
+        if (perfContext != null) {
+            PerfCounters.reset(perfContext);
+        }
+        if (history != null) {
+            cachedPromptTokens = history.reusePrefix(prompt);
+            promptDecoded = cachedPromptTokens;
+            position = cachedPromptTokens;
+        }
+    }
+
+    // --- feeding the batch ------------------------------------------------------------------------------------
+
+    /** Prompt tokens still to decode. */
+    int promptRemaining() {
+        return pendingToken < 0 ? prompt.length - promptDecoded : 0;
+    }
+
+    /** Whether a sampled token waits to be decoded. */
+    boolean hasPendingToken() {
+        return pendingToken >= 0 && finishReason == null;
+    }
+
+    /** Whether the sequence has no cell left for its pending token. */
+    boolean isFull() {
+        return position >= capacity;
+    }
+
+    /** Queues the next {@code max} (or fewer) prompt tokens; the last prompt token asks for logits. */
+    void queuePrompt(NativeBatch batch, int max) {
+        int n = Math.min(max, prompt.length - promptDecoded);
+        int last = prompt.length - 1;
+        for (int k = 0; k < n; k++) {
+            int index = promptDecoded + k;
+            outputIndex = batch.add(prompt[index], position + k, sequence, index == last);
+        }
+        queued = n;
+        queuedPrompt = true;
+    }
+
+    /** Queues the pending sampled token. */
+    void queuePendingToken(NativeBatch batch) {
+        outputIndex = batch.add(pendingToken, position, sequence, true);
+        queued = 1;
+        queuedPrompt = false;
+    }
+
+    /** Accounts for a successful decode of what was queued; true if logits are ready to {@link #sample}. */
+    boolean decoded() {
+        if (history != null) {
+            if (queuedPrompt) {
+                history.append(prompt, promptDecoded, queued);
+            } else {
+                history.append(pendingToken);
+            }
+        }
+        position += queued;
+        if (queuedPrompt) {
+            promptDecoded += queued;
+        }
+        queued = 0;
+        return !queuedPrompt || promptDecoded == prompt.length;
+    }
+
+    /** After a failed decode: nothing queued was decoded; sequence 0's record keeps what the cache still holds. */
+    void decodeFailed() {
+        queued = 0;
+        if (history != null) {
+            history.trimToCache();
+        }
+    }
+
+    // --- the per-token rules ------------------------------------------------------------------------------------
+
+    /**
+     * Samples the queued output of the last decode, applies the per-token rules and passes at most one token to
+     * {@code sink}. An exception of the sink or the sampler propagates; the caller then ends the sequence with
+     * {@link #fail(Throwable)}.
+     *
+     * @return whether a token was passed to the sink
+     */
+    boolean sample(MemorySegment ctx, Consumer<? super Token> sink) {
+        int token = sampler.sampleDecoded(ctx, outputIndex);
+        if (firstTokenNanos == 0) {
+            firstTokenNanos = System.nanoTime();
+        }
+        pendingToken = token;
+        if (vocabulary.isEndOfGeneration(token)) {
+            return finishWithHeldText(FinishReason.END_OF_GENERATION, sink);
+        }
+        generated++;
+        float probability = options.probabilities() ? probabilityOf(ctx, outputIndex, vocabulary.size(), token)
+                : Float.NaN;
+        String released = text.append(vocabulary.pieceBytes(token));
+        if (text.stopped()) {
+            emit(sink, token, released, probability);
+            finish(FinishReason.STOP_STRING);
+        } else if (generated >= options.maxTokens()) {
+            emit(sink, token, released + text.drain(), probability);
+            finish(FinishReason.MAX_TOKENS);
+        } else {
+            emit(sink, token, released, probability);
+        }
+        return true;
+    }
+
+    /** Ends the sequence; text still held back is passed to the sink with the last token. */
+    boolean finishWithHeldText(FinishReason reason, Consumer<? super Token> sink) {
+        String rest = text.drain();
+        if (rest.isEmpty()) {
+            finish(reason);
+            return false;
+        }
+        emit(sink, pendingToken, rest, Float.NaN);
+        finish(reason);
+        return true;
+    }
+
+    private void emit(Consumer<? super Token> sink, int token, String piece, float probability) {
+        emitted.append(piece);
+        sink.accept(new Token(token, piece, probability));
+    }
+
+    /**
+     * The probability of {@code token} under the raw distribution (softmax of the logits) of batch entry
+     * {@code batchIndex} of the last decode.
+     */
+    static float probabilityOf(MemorySegment ctx, int batchIndex, int vocabSize, int token) {
+        MemorySegment logits = Llama.llama_get_logits_ith(ctx, batchIndex)
+                .reinterpret((long) vocabSize * Float.BYTES);
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocabSize; i++) {
+            max = Math.max(max, logits.getAtIndex(ValueLayout.JAVA_FLOAT, i));
+        }
+        double sum = 0;
+        for (int i = 0; i < vocabSize; i++) {
+            sum += Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
+        }
+        return (float) (Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, token) - max) / sum);
+    }
+
+    // --- the end ----------------------------------------------------------------------------------------------
+
+    /** Ends the sequence (the first reason wins): builds the result and frees the sampler. */
+    void finish(FinishReason reason) {
+        if (finishReason != null) {
+            return;
+        }
+        finishReason = reason;
+        double promptMillis;
+        double generationMillis;
+        if (perfContext != null) {
+            // Read only after begin(): the owning context is open while its generation runs (closing it ends the
+            // generation first).
+            PerfCounters perf = begun ? PerfCounters.of(perfContext) : PerfCounters.NONE;
+            promptMillis = perf.promptMillis();
+            generationMillis = perf.generationMillis();
+        } else {
+            long now = System.nanoTime();
+            long first = firstTokenNanos != 0 ? firstTokenNanos : now;
+            promptMillis = (first - startNanos) / 1e6;
+            generationMillis = (now - first) / 1e6;
+        }
+        result = new GenerationResult(emitted.toString(), reason, prompt.length, cachedPromptTokens, generated,
+                promptMillis, generationMillis);
+        sampler.close();
+    }
+
+    /** Ends the sequence because of {@code cause} ({@link FinishReason#ERROR}); the first failure is kept. */
+    void fail(Throwable cause) {
+        if (failure == null && finishReason == null) {
+            failure = cause;
+        }
+        finish(FinishReason.ERROR);
+    }
+
+    boolean isFinished() {
+        return finishReason != null;
+    }
+
+    /** The result once finished, else null. */
+    GenerationResult result() {
+        return result;
+    }
+
+    /** What ended the sequence with {@link FinishReason#ERROR}, or null. */
+    Throwable failure() {
+        return failure;
+    }
+
+    int sequence() {
+        return sequence;
+    }
+
+    int promptTokens() {
+        return prompt.length;
+    }
+
+    GenerateOptions options() {
+        return options;
+    }
+}

@@ -1,0 +1,93 @@
+package io.github.llamaffm;
+
+import io.github.llamaffm.bindings.Llama;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * The tokens of sequence 0 in the KV cache, in position order, and the prefix reuse built on them. Owned by its
+ * {@link LlamaContext}; {@link SequenceEngine} appends what it decodes. Not thread-safe (the context's claim).
+ */
+final class TokenHistory {
+    private final MemorySegment memory;
+    /** Sliding window of the model when the cache keeps only a rolling buffer of it; 0 otherwise. */
+    private final int rollingWindow;
+    private int[] tokens = new int[256];
+    private int length;
+
+    TokenHistory(MemorySegment memory, int rollingWindow) {
+        this.memory = memory;
+        this.rollingWindow = rollingWindow;
+    }
+
+    int length() {
+        return length;
+    }
+
+    int[] toArray() {
+        return Arrays.copyOf(tokens, length);
+    }
+
+    void append(int token) {
+        if (length == tokens.length) {
+            tokens = Arrays.copyOf(tokens, length * 2);
+        }
+        tokens[length++] = token;
+    }
+
+    void append(int[] source, int from, int n) {
+        if (length + n > tokens.length) {
+            tokens = Arrays.copyOf(tokens, Math.max(tokens.length * 2, length + n));
+        }
+        System.arraycopy(source, from, tokens, length, n);
+        length += n;
+    }
+
+    /** Forgets everything from {@code newLength} on (the cache cells must be removed by the caller). */
+    void truncate(int newLength) {
+        length = Math.max(0, Math.min(length, newLength));
+    }
+
+    /** Replaces the record (after a state load). */
+    void replace(int[] newTokens, int n) {
+        tokens = Arrays.copyOf(newTokens, Math.max(256, n));
+        length = n;
+    }
+
+    /** After a failed decode: keeps only what the cache still holds. */
+    void trimToCache() {
+        truncate(Llama.llama_memory_seq_pos_max(memory, 0) + 1);
+    }
+
+    /**
+     * Keeps the longest prefix of {@code prompt} already in the cache and removes the rest of sequence 0, so only
+     * the remainder needs decoding. At least the last prompt token is left to decode (its logits are needed).
+     *
+     * @return the number of reused prompt tokens
+     */
+    int reusePrefix(int[] prompt) {
+        int common = 0;
+        int max = Math.min(length, prompt.length);
+        while (common < max && tokens[common] == prompt[common]) {
+            common++;
+        }
+        if (common == prompt.length) {
+            common--; // the last prompt token must be decoded again to get its logits
+        }
+        if (common < length) {
+            boolean removed = Llama.llama_memory_seq_rm(memory, 0, common, -1);
+            // A rolling sliding-window cache may already have dropped the cells the kept prefix needs.
+            if (removed && common > 0 && rollingWindow > 0) {
+                int posMin = Llama.llama_memory_seq_pos_min(memory, 0);
+                removed = posMin <= Math.max(0, common - rollingWindow);
+            }
+            if (!removed) {
+                Llama.llama_memory_seq_rm(memory, 0, -1, -1);
+                common = 0;
+            }
+            length = common;
+        }
+        return common;
+    }
+}
