@@ -3,13 +3,21 @@ package io.github.llamaffm;
 import io.github.llamaffm.internal.CpuInfo;
 
 import java.util.Objects;
+import java.util.OptionalInt;
 
 /**
  * How to create a {@link LlamaContext}: an immutable value built with {@link #builder()}.
  * Defaults follow {@code llama_context_default_params()} except where a setter says otherwise (notably threads,
  * which default to this machine's physical cores instead of llama.cpp's fixed 4).
+ *
+ * <p>Options whose default depends on the model or the machine ({@link #contextSize()}, {@link #threads()},
+ * {@link #batchThreads()}) are <em>unset</em> (an empty {@link OptionalInt}) unless a value was given, so an explicit
+ * value is always used as given. The values a context really runs with are in {@link LlamaContext#settings()}.
  */
 public final class ContextOptions {
+    /** The context size used when none is set, capped at the model's training context. */
+    public static final int DEFAULT_CONTEXT_SIZE = 4096;
+    private static final int UNSET = -1;
     private static final ContextOptions DEFAULTS = builder().build();
 
     private final int contextSize;
@@ -68,13 +76,48 @@ public final class ContextOptions {
         return b;
     }
 
-    /** Context size in tokens; 0 = the model's training context. */
-    public int contextSize() { return contextSize; }
+    /**
+     * The context size that was set, in tokens ({@code 0} = the model's training context); empty when unset, which
+     * means {@value #DEFAULT_CONTEXT_SIZE} capped at the model's training context.
+     */
+    public OptionalInt contextSize() { return optional(contextSize); }
+    /** Most tokens per decode call. */
     public int batchSize() { return batchSize; }
+    /** Tokens per compute graph (at most {@link #batchSize()}). */
     public int microBatchSize() { return microBatchSize; }
+    /** Parallel sequences. */
     public int sequences() { return sequences; }
-    public int threads() { return threads; }
-    public int batchThreads() { return batchThreads; }
+    /** Threads for generation that were set; empty when unset, which means {@link #defaultThreads()}. */
+    public OptionalInt threads() { return optional(threads); }
+    /** Threads for prompt processing that were set; empty when unset, which means the same as the threads. */
+    public OptionalInt batchThreads() { return optional(batchThreads); }
+
+    /** This machine's default thread count: its physical cores. */
+    public static int defaultThreads() {
+        return CpuInfo.physicalCores();
+    }
+
+    // --- resolution of unset values: the one place ------------------------------------------------------------
+
+    /** The {@code n_ctx} to ask llama.cpp for: the set value, else the default capped at the training context. */
+    int resolveContextSize(int trainingContext) {
+        if (contextSize != UNSET) {
+            return contextSize;
+        }
+        return trainingContext > 0 ? Math.min(DEFAULT_CONTEXT_SIZE, trainingContext) : DEFAULT_CONTEXT_SIZE;
+    }
+
+    int resolveThreads() {
+        return threads != UNSET ? threads : defaultThreads();
+    }
+
+    int resolveBatchThreads() {
+        return batchThreads != UNSET ? batchThreads : resolveThreads();
+    }
+
+    private static OptionalInt optional(int value) {
+        return value == UNSET ? OptionalInt.empty() : OptionalInt.of(value);
+    }
     public FlashAttention flashAttention() { return flashAttention; }
     public KvCacheType keyType() { return keyType; }
     public KvCacheType valueType() { return valueType; }
@@ -85,21 +128,26 @@ public final class ContextOptions {
 
     @Override
     public String toString() {
-        return "ContextOptions[contextSize=" + contextSize + ", batchSize=" + batchSize + ", microBatchSize="
-                + microBatchSize + ", sequences=" + sequences + ", threads=" + threads + ", batchThreads=" + batchThreads
+        return "ContextOptions[contextSize=" + text(contextSize) + ", batchSize=" + batchSize + ", microBatchSize="
+                + microBatchSize + ", sequences=" + sequences + ", threads=" + text(threads) + ", batchThreads="
+                + text(batchThreads)
                 + ", flashAttention=" + flashAttention + ", keyType=" + keyType + ", valueType=" + valueType
                 + ", swaFull=" + swaFull + ", offloadKqv=" + offloadKqv + ", embeddings=" + embeddings
                 + ", kvUnified=" + kvUnified + "]";
     }
 
+    private static String text(int value) {
+        return value == UNSET ? "unset" : Integer.toString(value);
+    }
+
     /** Mutable builder; each setter validates its value and names it in the exception. */
     public static final class Builder {
-        private int contextSize = 4096;
+        private int contextSize = UNSET;
         private int batchSize = 2048;
         private int microBatchSize = 512;
         private int sequences = 1;
-        private int threads = CpuInfo.physicalCores();
-        private int batchThreads = CpuInfo.physicalCores();
+        private int threads = UNSET;
+        private int batchThreads = UNSET;
         private FlashAttention flashAttention = FlashAttention.AUTO;
         private KvCacheType keyType = KvCacheType.F16;
         private KvCacheType valueType = KvCacheType.F16;
@@ -111,11 +159,18 @@ public final class ContextOptions {
         private Builder() {}
 
         /**
-         * Context size in tokens (KV cache capacity across all sequences). Defaults to 4096, reduced to the model's
-         * training context when that is smaller; 0 means the model's training context.
+         * Context size in tokens (KV cache capacity across all sequences), used as given; 0 means the model's
+         * training context. Defaults to unset: {@value ContextOptions#DEFAULT_CONTEXT_SIZE}, reduced to the model's
+         * training context when that is smaller.
          */
         public Builder contextSize(int tokens) {
             this.contextSize = nonNegative("contextSize", tokens);
+            return this;
+        }
+
+        /** Back to the default context size (see {@link #contextSize(int)}). */
+        public Builder unsetContextSize() {
+            this.contextSize = UNSET;
             return this;
         }
 
@@ -141,17 +196,30 @@ public final class ContextOptions {
         }
 
         /**
-         * Threads for generating one token at a time. Defaults to the number of physical CPU cores of this machine
-         * (llama.cpp's own default is a fixed 4, which oversubscribes small machines and halves speed).
+         * Threads for generating one token at a time. Defaults to unset: the number of physical CPU cores of this
+         * machine ({@link ContextOptions#defaultThreads()}; llama.cpp's own default is a fixed 4, which
+         * oversubscribes small machines and halves speed).
          */
         public Builder threads(int threads) {
             this.threads = positive("threads", threads);
             return this;
         }
 
-        /** Threads for prompt (batch) processing. Defaults to the number of physical CPU cores. */
+        /** Back to the default threads (see {@link #threads(int)}). */
+        public Builder unsetThreads() {
+            this.threads = UNSET;
+            return this;
+        }
+
+        /** Threads for prompt (batch) processing. Defaults to unset: the same as {@link #threads(int)}. */
         public Builder batchThreads(int threads) {
             this.batchThreads = positive("batchThreads", threads);
+            return this;
+        }
+
+        /** Back to the default batch threads (see {@link #batchThreads(int)}). */
+        public Builder unsetBatchThreads() {
+            this.batchThreads = UNSET;
             return this;
         }
 

@@ -45,10 +45,9 @@ public final class LlamaContext implements AutoCloseable {
     private final NativeBatch batch;
     private final NativeHandle handle;
     private final ThreadClaim claims;
-    private final int contextSize;
     private final int sequenceContextSize;
+    private final ContextSettings settings;
     private final ModelInfo modelInfo;
-    private final long kvCacheBytes;
     /** Tokens of sequence 0 in the KV cache (prefix reuse, state, {@link #tokens()}). */
     private final TokenHistory history;
 
@@ -61,21 +60,18 @@ public final class LlamaContext implements AutoCloseable {
         this.options = options;
         ModelInfo info = model.info();
         this.modelInfo = info;
-        int requested = options.contextSize() == 0 ? info.trainingContext()
-                : (options.contextSize() == ContextOptions.defaults().contextSize()
-                        ? Math.min(options.contextSize(), info.trainingContext()) : options.contextSize());
         NativeHandle modelHandle = model.handle();
         modelHandle.retain();
         Arena a = Arena.ofShared();
         MemorySegment c = MemorySegment.NULL;
         try {
             MemorySegment params = Llama.llama_context_default_params(a);
-            llama_context_params.n_ctx(params, requested);
+            llama_context_params.n_ctx(params, options.resolveContextSize(info.trainingContext()));
             llama_context_params.n_batch(params, options.batchSize());
             llama_context_params.n_ubatch(params, options.microBatchSize());
             llama_context_params.n_seq_max(params, options.sequences());
-            llama_context_params.n_threads(params, options.threads());
-            llama_context_params.n_threads_batch(params, options.batchThreads());
+            llama_context_params.n_threads(params, options.resolveThreads());
+            llama_context_params.n_threads_batch(params, options.resolveBatchThreads());
             llama_context_params.flash_attn_type(params, options.flashAttention().nativeValue());
             llama_context_params.type_k(params, options.keyType().ggmlType());
             llama_context_params.type_v(params, options.valueType().ggmlType());
@@ -93,10 +89,11 @@ public final class LlamaContext implements AutoCloseable {
             llama_context_params.abort_callback_data(params, flag);
             NativeRuntime.clearLastError();
             NativeRuntime.beginCapture();
+            long kvBytes;
             try {
                 c = Llama.llama_init_from_model(model.segment(), params);
             } finally {
-                this.kvCacheBytes = kvBufferBytes(NativeRuntime.endCapture());
+                kvBytes = kvBufferBytes(NativeRuntime.endCapture());
             }
             if (c.equals(MemorySegment.NULL)) {
                 throw new ContextCreationException("llama.cpp could not create a context with " + options
@@ -104,9 +101,11 @@ public final class LlamaContext implements AutoCloseable {
             }
             this.ctx = c;
             this.memory = Llama.llama_get_memory(c);
-            this.contextSize = (int) Llama.llama_n_ctx(c);
-            this.sequenceContextSize = (int) Llama.llama_n_ctx_seq(c);
-            this.batch = new NativeBatch(a, c, flag, (int) Llama.llama_n_batch(c));
+            this.settings = new ContextSettings((int) Llama.llama_n_ctx(c), (int) Llama.llama_n_ctx_seq(c),
+                    (int) Llama.llama_n_seq_max(c), (int) Llama.llama_n_batch(c), (int) Llama.llama_n_ubatch(c),
+                    Llama.llama_n_threads(c), Llama.llama_n_threads_batch(c), kvBytes);
+            this.sequenceContextSize = settings.sequenceContextSize();
+            this.batch = new NativeBatch(a, c, flag, settings.batchSize());
             this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle));
         } catch (RuntimeException | Error e) {
             if (!c.equals(MemorySegment.NULL)) {
@@ -413,8 +412,8 @@ public final class LlamaContext implements AutoCloseable {
                 throw new IllegalArgumentException("not a llama-ffm context state (bad header)");
             }
             int n = in.getInt();
-            if (n < 0 || n > contextSize || state.length < 8 + 4L * n) {
-                throw new IllegalArgumentException("corrupt context state: " + n + " tokens for a context of " + contextSize);
+            if (n < 0 || n > sequenceContextSize || state.length < 8 + 4L * n) {
+                throw new IllegalArgumentException("corrupt context state: " + n + " tokens for a context of " + sequenceContextSize);
             }
             int[] tokens = new int[n];
             for (int i = 0; i < n; i++) {
@@ -464,9 +463,10 @@ public final class LlamaContext implements AutoCloseable {
             ensureNoScheduler();
             endActive();
             try (Arena a = Arena.ofConfined()) {
-                MemorySegment tokens = a.allocate(ValueLayout.JAVA_INT, contextSize);
+                int capacity = settings.contextSize();
+                MemorySegment tokens = a.allocate(ValueLayout.JAVA_INT, capacity);
                 MemorySegment count = a.allocate(ValueLayout.JAVA_LONG);
-                if (!Llama.llama_state_load_file(ctx, a.allocateFrom(file.toAbsolutePath().toString()), tokens, contextSize, count)) {
+                if (!Llama.llama_state_load_file(ctx, a.allocateFrom(file.toAbsolutePath().toString()), tokens, capacity, count)) {
                     history.truncate(0);
                     throw new LlamaException("could not load state from " + file + NativeRuntime.lastErrorSuffix());
                 }
@@ -495,7 +495,7 @@ public final class LlamaContext implements AutoCloseable {
      */
     public long kvCacheBytes() {
         handle.ensureOpen();
-        return kvCacheBytes;
+        return settings.kvCacheBytes();
     }
 
     /** Size in bytes of the full state as llama.cpp reports it ({@code llama_state_get_size}). */
@@ -507,10 +507,19 @@ public final class LlamaContext implements AutoCloseable {
 
     // --- info -------------------------------------------------------------------------------------------------
 
-    /** Actual context size in tokens. */
+    /** Actual context size in tokens (all sequences); see {@link #settings()} for every effective value. */
     public int contextSize() {
         handle.ensureOpen();
-        return contextSize;
+        return settings.contextSize();
+    }
+
+    /**
+     * The values this context runs with: sizes, sequences, batch, threads and KV cache memory as llama.cpp reports
+     * them, with every unset {@link ContextOptions} value resolved.
+     */
+    public ContextSettings settings() {
+        handle.ensureOpen();
+        return settings;
     }
 
     /** The options this context was created with. */

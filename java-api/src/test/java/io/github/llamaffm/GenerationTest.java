@@ -223,7 +223,8 @@ class GenerationTest {
 
     @Test
     void defaultThreadsArePhysicalCores() {
-        assertThat(ContextOptions.defaults().threads())
+        assertThat(ContextOptions.defaults().threads()).isEmpty();
+        assertThat(ContextOptions.defaultThreads())
                 .isEqualTo(io.github.llamaffm.internal.CpuInfo.physicalCores())
                 .isLessThanOrEqualTo(Runtime.getRuntime().availableProcessors());
     }

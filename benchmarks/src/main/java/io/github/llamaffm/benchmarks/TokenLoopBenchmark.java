@@ -39,7 +39,7 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
 public class TokenLoopBenchmark {
     static final int TOKENS = 32;
-    static final int THREADS = Math.max(1, ContextOptions.defaults().threads());
+    static final int THREADS = Math.max(1, ContextOptions.defaultThreads());
 
     LlamaModel model;
     LlamaContext context;

@@ -65,7 +65,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = {"-t", "--threads"}, paramLabel = "N", order = 33,
             description = "CPU threads. Default: the number of physical cores (${DEFAULT-VALUE} here).")
-    int threads = ContextOptions.defaults().threads();
+    int threads = ContextOptions.defaultThreads();
 
     @Option(names = {"-b", "--batch-size"}, paramLabel = "N", order = 34,
             description = "Logical batch size for the pp test. Default: ${DEFAULT-VALUE}.")

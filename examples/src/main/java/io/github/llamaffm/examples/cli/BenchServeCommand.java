@@ -107,7 +107,8 @@ public final class BenchServeCommand implements Callable<Integer> {
                 err.flush();
             })) {
                 err.printf(Locale.ROOT, "server on %s: %d sequences of %d tokens, %d threads%n", server.baseUri(),
-                        server.sequences(), server.sequenceContextSize(), contextOptions.threads());
+                        server.sequences(), server.sequenceContextSize(),
+                        contextOptions.threads().orElseGet(ContextOptions::defaultThreads));
                 err.flush();
                 long before = server.decodeCalls();
                 r = measure(server.baseUri(), null, modelId, err);
@@ -141,7 +142,7 @@ public final class BenchServeCommand implements Callable<Integer> {
             m.put("target", target);
             m.put("clients", r.clients());
             m.put("parallel", url == null ? parallel : null);
-            m.put("threads", ctx != null ? ctx.threads() : null);
+            m.put("threads", ctx != null ? ctx.threads().orElseGet(ContextOptions::defaultThreads) : null);
             m.put("maxTokens", maxTokens);
             m.put("seconds", r.seconds());
             m.put("requests", r.requests());
@@ -160,7 +161,7 @@ public final class BenchServeCommand implements Callable<Integer> {
         }
         out.printf(Locale.ROOT, "target: %s%n", target);
         out.printf(Locale.ROOT, "clients: %d, max_tokens: %d%s, duration: %.1f s%n", r.clients(), maxTokens,
-                url == null ? ", parallel sequences: " + parallel + ", threads: " + ctx.threads() : "", r.seconds());
+                url == null ? ", parallel sequences: " + parallel + ", threads: " + ctx.threads().orElseGet(ContextOptions::defaultThreads) : "", r.seconds());
         out.printf(Locale.ROOT, "requests: %d ok, %d errors; completion tokens: %d%n", r.requests() - r.errors(),
                 r.errors(), r.completionTokens());
         out.printf(Locale.ROOT, "throughput: %.1f tokens/s total%s%n", r.tokensPerSecond(),

@@ -9,12 +9,12 @@ import picocli.CommandLine.ParameterException;
 public final class ContextArgs {
     @Option(names = {"-t", "--threads"}, paramLabel = "N", order = 10,
             description = "CPU threads. Default: the number of physical cores (${DEFAULT-VALUE} here).")
-    int threads = ContextOptions.defaults().threads();
+    int threads = ContextOptions.defaultThreads();
 
     @Option(names = {"-c", "--ctx-size"}, paramLabel = "TOKENS", order = 11,
-            description = "Context size in tokens; 0 = the model's training context. Default: ${DEFAULT-VALUE} "
-                    + "(capped at the training context).")
-    int ctxSize = ContextOptions.defaults().contextSize();
+            description = "Context size in tokens, used as given; 0 = the model's training context. Default: "
+                    + ContextOptions.DEFAULT_CONTEXT_SIZE + ", capped at the training context.")
+    Integer ctxSize;
 
     @Option(names = "--swa-full", order = 12,
             description = "Keep a full-size KV cache for sliding-window models (more memory, reuses any prefix). "
@@ -25,18 +25,17 @@ public final class ContextArgs {
         if (threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be > 0, was " + threads);
         }
-        if (ctxSize < 0) {
+        if (ctxSize != null && ctxSize < 0) {
             throw new ParameterException(spec.commandLine(), "--ctx-size must be >= 0 (0 = the model's training "
                     + "context), was " + ctxSize);
         }
     }
 
     ContextOptions options() {
-        return ContextOptions.builder()
-                .threads(threads)
-                .batchThreads(threads)
-                .contextSize(ctxSize)
-                .swaFull(swaFull)
-                .build();
+        ContextOptions.Builder b = ContextOptions.builder().threads(threads).batchThreads(threads).swaFull(swaFull);
+        if (ctxSize != null) {
+            b.contextSize(ctxSize);
+        }
+        return b.build();
     }
 }

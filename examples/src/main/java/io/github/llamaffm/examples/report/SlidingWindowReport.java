@@ -81,7 +81,7 @@ public final class SlidingWindowReport {
         int[] depths = {512, 2048, 6144};
         int n = 32;
         System.out.printf("decode speed, %d tokens at each depth, 4 layers x 512, window %d, threads %d%n", n, window,
-                ContextOptions.defaults().threads());
+                ContextOptions.defaultThreads());
         System.out.println("| depth | full attention tok/s | window tok/s | ratio |");
         System.out.println("|---:|---:|---:|---:|");
         Random random = new Random(7);

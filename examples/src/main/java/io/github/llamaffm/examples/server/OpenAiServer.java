@@ -151,7 +151,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean started = false;
         try {
             this.chatTemplate = context.chatTemplate();
-            this.embeddings = new EmbeddingService(model, contextOptions.threads());
+            this.embeddings = new EmbeddingService(model, context.settings().threads());
             this.loop = new SchedulerLoop(context, options.maxQueue(), log);
             // The one thread that uses the generation context, started here explicitly (the library starts none).
             this.schedulerThread = Thread.ofPlatform().name("llama-ffm-scheduler").start(loop);

@@ -1,0 +1,53 @@
+package io.github.llamaffm;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Unset options resolve for the model and machine; set ones are used as given; effective values in one place. */
+class ContextOptionsTest {
+
+    @Test
+    void unsetIsNotTheSameAsTheDefaultValue() {
+        ContextOptions unset = ContextOptions.defaults();
+        assertThat(unset.contextSize()).isEmpty();
+        assertThat(unset.threads()).isEmpty();
+        assertThat(unset.batchThreads()).isEmpty();
+        ContextOptions set = ContextOptions.builder().contextSize(ContextOptions.DEFAULT_CONTEXT_SIZE).threads(3).build();
+        assertThat(set.contextSize()).hasValue(ContextOptions.DEFAULT_CONTEXT_SIZE);
+        assertThat(set.threads()).hasValue(3);
+        assertThat(set.toBuilder().unsetContextSize().unsetThreads().build().contextSize()).isEmpty();
+        assertThat(set.toString()).contains("contextSize=4096").contains("batchThreads=unset");
+    }
+
+    @Test
+    void effectiveValuesComeFromLlamaCppAndExplicitSizesAreNotCapped() {
+        try (LlamaModel model = LlamaModel.load(TestModels.tiny())) {
+            int training = model.info().trainingContext();
+            assertThat(training).isLessThan(ContextOptions.DEFAULT_CONTEXT_SIZE);
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder().batchSize(64).build())) {
+                ContextSettings s = ctx.settings();
+                assertThat(s.contextSize()).isEqualTo(training).isEqualTo(ctx.contextSize()); // default, capped
+                assertThat(s.sequenceContextSize()).isEqualTo(training);
+                assertThat(s.sequences()).isOne();
+                assertThat(s.batchSize()).isEqualTo(64);
+                assertThat(s.microBatchSize()).isEqualTo(64); // capped at the batch size
+                assertThat(s.threads()).isEqualTo(ContextOptions.defaultThreads());
+                assertThat(s.batchThreads()).isEqualTo(s.threads());
+                assertThat(s.kvCacheBytes()).isEqualTo(ctx.kvCacheBytes()).isPositive();
+            }
+            // An explicit size equal to the default is used as given, like any other explicit size.
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder()
+                    .contextSize(ContextOptions.DEFAULT_CONTEXT_SIZE).threads(1).batchThreads(2).build())) {
+                assertThat(ctx.settings().contextSize()).isEqualTo(ContextOptions.DEFAULT_CONTEXT_SIZE);
+                assertThat(ctx.settings().threads()).isOne();
+                assertThat(ctx.settings().batchThreads()).isEqualTo(2);
+            }
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(0).sequences(2).build())) {
+                assertThat(ctx.settings().contextSize()).isEqualTo(training);
+                assertThat(ctx.settings().sequences()).isEqualTo(2);
+                assertThat(ctx.settings().sequenceContextSize()).isEqualTo(training / 2);
+            }
+        }
+    }
+}
