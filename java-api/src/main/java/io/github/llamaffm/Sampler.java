@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 
 /**
  * How to pick each generated token: an immutable sampling specification built with {@link #builder()}.
@@ -28,9 +29,13 @@ import java.util.Optional;
  * <p>A temperature of 0 samples greedily, as in llama.cpp: the temperature stage keeps only the most likely remaining
  * candidate, so {@code dist} has a single choice.
  *
+ * <p>Related settings are small immutable records with withers ({@link Penalties}, {@link Dry}, {@link Xtc},
+ * {@link Mirostat}, {@link DynamicTemperature}, {@link AdaptiveP}), so changing one value keeps the others' defaults:
+ *
  * {@snippet :
  * Sampler precise = Sampler.builder().temperature(0.2f).topK(20).seed(42).build();
  * Sampler json = Sampler.builder().grammar(gbnf).build();
+ * Sampler lessRepetitive = Sampler.builder().penalties(p -> p.withRepeat(1.1f)).build();
  * }
  */
 public final class Sampler {
@@ -40,31 +45,190 @@ public final class Sampler {
     private static final Sampler DEFAULTS = builder().build();
     private static final Sampler GREEDY = builder().greedy(true).build();
 
+    /**
+     * Repetition penalties over the last {@code lastN} tokens ({@code penalties} stage). Defaults: lastN 64, repeat 1
+     * (disabled), frequency 0 (disabled), presence 0 (disabled).
+     *
+     * @param lastN     how many recent tokens to penalize; {@code >= 0}, 0 disables the penalties
+     * @param repeat    repetition penalty; finite and {@code > 0}, 1 = disabled
+     * @param frequency frequency penalty; finite, 0 = disabled
+     * @param presence  presence penalty; finite, 0 = disabled
+     */
+    public record Penalties(int lastN, float repeat, float frequency, float presence) {
+        /** llama.cpp's common defaults (all disabled). */
+        public static final Penalties DEFAULTS = new Penalties(64, 1.0f, 0.0f, 0.0f);
+
+        public Penalties {
+            if (lastN < 0) {
+                throw new IllegalArgumentException("penalties lastN must be >= 0 (0 = disabled), was " + lastN);
+            }
+            // Same check as common_sampler_init: 1/repeat must be finite too.
+            if (!Float.isFinite(repeat) || repeat <= 0 || !Float.isFinite(1.0f / repeat)) {
+                throw new IllegalArgumentException("penalties repeat must be finite and > 0 (1 = disabled), was "
+                        + repeat);
+            }
+            finite("penalties frequency", frequency);
+            finite("penalties presence", presence);
+        }
+
+        public Penalties withLastN(int lastN) { return new Penalties(lastN, repeat, frequency, presence); }
+        public Penalties withRepeat(float repeat) { return new Penalties(lastN, repeat, frequency, presence); }
+        public Penalties withFrequency(float frequency) { return new Penalties(lastN, repeat, frequency, presence); }
+        public Penalties withPresence(float presence) { return new Penalties(lastN, repeat, frequency, presence); }
+    }
+
+    /**
+     * DRY ("don't repeat yourself") penalty for tokens that extend a repetition: {@code multiplier *
+     * base ^ (repeat length - allowedLength)}. Defaults: multiplier 0 (disabled), base 1.75, allowedLength 2,
+     * penaltyLastN 64, breakers {@code ["\n", ":", "\"", "*"]}.
+     *
+     * @param multiplier       finite and {@code >= 0}; 0 disables DRY
+     * @param base             finite and {@code >= 1}
+     * @param allowedLength    {@code >= 0}
+     * @param penaltyLastN     how many recent tokens to scan; {@code >= 0}, 0 disables DRY
+     * @param sequenceBreakers non-empty strings (llama.cpp truncates each to 40 characters); may be empty
+     */
+    public record Dry(float multiplier, float base, int allowedLength, int penaltyLastN, List<String> sequenceBreakers) {
+        /** llama.cpp's common defaults (disabled). */
+        public static final Dry DEFAULTS = new Dry(0.0f, 1.75f, 2, 64, List.of("\n", ":", "\"", "*"));
+
+        public Dry {
+            nonNegative("dry multiplier", multiplier);
+            if (!Float.isFinite(base) || base < 1.0f) {
+                throw new IllegalArgumentException("dry base must be finite and >= 1, was " + base);
+            }
+            if (allowedLength < 0) {
+                throw new IllegalArgumentException("dry allowedLength must be >= 0, was " + allowedLength);
+            }
+            if (penaltyLastN < 0) {
+                throw new IllegalArgumentException("dry penaltyLastN must be >= 0 (0 = disabled), was "
+                        + penaltyLastN);
+            }
+            Objects.requireNonNull(sequenceBreakers, "dry breakers");
+            for (int i = 0; i < sequenceBreakers.size(); i++) {
+                String s = sequenceBreakers.get(i);
+                if (s == null || s.isEmpty()) {
+                    throw new IllegalArgumentException("dry breakers must be non-empty strings, element " + i
+                            + " was " + (s == null ? "null" : "empty"));
+                }
+            }
+            sequenceBreakers = List.copyOf(sequenceBreakers);
+        }
+
+        /** Whether DRY changes anything (multiplier and penaltyLastN non-zero). */
+        public boolean enabled() { return multiplier != 0 && penaltyLastN != 0; }
+        public Dry withMultiplier(float multiplier) { return new Dry(multiplier, base, allowedLength, penaltyLastN, sequenceBreakers); }
+        public Dry withBase(float base) { return new Dry(multiplier, base, allowedLength, penaltyLastN, sequenceBreakers); }
+        public Dry withAllowedLength(int allowedLength) { return new Dry(multiplier, base, allowedLength, penaltyLastN, sequenceBreakers); }
+        public Dry withPenaltyLastN(int penaltyLastN) { return new Dry(multiplier, base, allowedLength, penaltyLastN, sequenceBreakers); }
+        public Dry withSequenceBreakers(List<String> breakers) { return new Dry(multiplier, base, allowedLength, penaltyLastN, breakers); }
+    }
+
+    /**
+     * XTC ("exclude top choices"): with the given probability, remove all but the least likely of the tokens above
+     * the threshold. Defaults: probability 0 (disabled), threshold 0.1.
+     *
+     * @param probability in {@code [0, 1]}; 0 disables XTC
+     * @param threshold   in {@code [0, 1]}; above 0.5 disables XTC
+     */
+    public record Xtc(float probability, float threshold) {
+        /** llama.cpp's common defaults (disabled). */
+        public static final Xtc DEFAULTS = new Xtc(0.0f, 0.1f);
+
+        public Xtc {
+            unit("xtc probability", probability);
+            unit("xtc threshold", threshold);
+        }
+
+        public Xtc withProbability(float probability) { return new Xtc(probability, threshold); }
+        public Xtc withThreshold(float threshold) { return new Xtc(probability, threshold); }
+    }
+
+    /**
+     * Dynamic (entropy-based) temperature: the temperature varies in {@code [temperature - range, temperature +
+     * range]}. Defaults: range 0 (disabled), exponent 1.
+     *
+     * @param range    finite and {@code >= 0}; 0 disables dynamic temperature
+     * @param exponent finite and {@code >= 0}
+     */
+    public record DynamicTemperature(float range, float exponent) {
+        /** llama.cpp's common defaults (disabled). */
+        public static final DynamicTemperature DEFAULTS = new DynamicTemperature(0.0f, 1.0f);
+
+        public DynamicTemperature {
+            nonNegative("dynamicTemperature range", range);
+            nonNegative("dynamicTemperature exponent", exponent);
+        }
+
+        public DynamicTemperature withRange(float range) { return new DynamicTemperature(range, exponent); }
+        public DynamicTemperature withExponent(float exponent) { return new DynamicTemperature(range, exponent); }
+    }
+
+    /**
+     * Mirostat: replaces top-k ... dist by {@code temp} + {@code mirostat}, steering towards target entropy
+     * {@code tau}. Defaults: version 0 (off), tau 5, eta 0.1.
+     *
+     * @param version 0 = off, 1 = Mirostat, 2 = Mirostat 2.0
+     * @param tau     target entropy; finite and {@code >= 0}
+     * @param eta     learning rate; finite and {@code >= 0}
+     */
+    public record Mirostat(int version, float tau, float eta) {
+        /** llama.cpp's common defaults (off). */
+        public static final Mirostat DEFAULTS = new Mirostat(0, 5.0f, 0.1f);
+
+        public Mirostat {
+            if (version < 0 || version > 2) {
+                throw new IllegalArgumentException("mirostat version must be 0 (off), 1 or 2, was " + version);
+            }
+            nonNegative("mirostat tau", tau);
+            nonNegative("mirostat eta", eta);
+        }
+
+        public boolean enabled() { return version != 0; }
+        public Mirostat withVersion(int version) { return new Mirostat(version, tau, eta); }
+        public Mirostat withTau(float tau) { return new Mirostat(version, tau, eta); }
+        public Mirostat withEta(float eta) { return new Mirostat(version, tau, eta); }
+    }
+
+    /**
+     * Adaptive-p: the final stage picks tokens whose probability is near {@code target}, adapting with an exponential
+     * moving average ({@code decay}; history of about 1/(1-decay) tokens). It replaces {@code dist}, like llama.cpp's
+     * common sampler does when {@code adaptive_p} is listed. Defaults: off (target -1), decay 0.90.
+     *
+     * @param target in {@code [0, 1]}, or negative for off
+     * @param decay  in {@code [0, 0.99]}
+     */
+    public record AdaptiveP(float target, float decay) {
+        /** llama.cpp's common defaults (off). */
+        public static final AdaptiveP DEFAULTS = new AdaptiveP(-1.0f, 0.90f);
+
+        public AdaptiveP {
+            if (Float.isNaN(target) || target > 1) {
+                throw new IllegalArgumentException("adaptiveP target must be in [0, 1] (negative = off), was " + target);
+            }
+            if (!(decay >= 0 && decay <= 0.99f)) {
+                throw new IllegalArgumentException("adaptiveP decay must be in [0, 0.99], was " + decay);
+            }
+        }
+
+        public boolean enabled() { return target >= 0; }
+        public AdaptiveP withTarget(float target) { return new AdaptiveP(target, decay); }
+        public AdaptiveP withDecay(float decay) { return new AdaptiveP(target, decay); }
+    }
+
     private final long seed;
     private final int topK;
     private final float topP;
     private final float minP;
     private final float typicalP;
     private final float temperature;
-    private final float dynamicTemperatureRange;
-    private final float dynamicTemperatureExponent;
-    private final float xtcProbability;
-    private final float xtcThreshold;
     private final float topNSigma;
-    private final int penaltyLastN;
-    private final float repeatPenalty;
-    private final float frequencyPenalty;
-    private final float presencePenalty;
-    private final float dryMultiplier;
-    private final float dryBase;
-    private final int dryAllowedLength;
-    private final int dryPenaltyLastN;
-    private final List<String> drySequenceBreakers;
-    private final int mirostat;
-    private final float mirostatTau;
-    private final float mirostatEta;
-    private final float adaptiveTarget;
-    private final float adaptiveDecay;
+    private final DynamicTemperature dynamicTemperature;
+    private final Xtc xtc;
+    private final Penalties penalties;
+    private final Dry dry;
+    private final Mirostat mirostat;
+    private final AdaptiveP adaptiveP;
     private final Map<Integer, Float> logitBias;
     private final String grammar;
     private final String grammarRoot;
@@ -79,25 +243,13 @@ public final class Sampler {
         this.minP = b.minP;
         this.typicalP = b.typicalP;
         this.temperature = b.temperature;
-        this.dynamicTemperatureRange = b.dynamicTemperatureRange;
-        this.dynamicTemperatureExponent = b.dynamicTemperatureExponent;
-        this.xtcProbability = b.xtcProbability;
-        this.xtcThreshold = b.xtcThreshold;
         this.topNSigma = b.topNSigma;
-        this.penaltyLastN = b.penaltyLastN;
-        this.repeatPenalty = b.repeatPenalty;
-        this.frequencyPenalty = b.frequencyPenalty;
-        this.presencePenalty = b.presencePenalty;
-        this.dryMultiplier = b.dryMultiplier;
-        this.dryBase = b.dryBase;
-        this.dryAllowedLength = b.dryAllowedLength;
-        this.dryPenaltyLastN = b.dryPenaltyLastN;
-        this.drySequenceBreakers = b.drySequenceBreakers; // already an immutable copy
+        this.dynamicTemperature = b.dynamicTemperature;
+        this.xtc = b.xtc;
+        this.penalties = b.penalties;
+        this.dry = b.dry;
         this.mirostat = b.mirostat;
-        this.mirostatTau = b.mirostatTau;
-        this.mirostatEta = b.mirostatEta;
-        this.adaptiveTarget = b.adaptiveTarget;
-        this.adaptiveDecay = b.adaptiveDecay;
+        this.adaptiveP = b.adaptiveP;
         this.logitBias = Collections.unmodifiableMap(new LinkedHashMap<>(b.logitBias));
         this.grammar = b.grammar;
         this.grammarRoot = b.grammarRoot;
@@ -133,25 +285,13 @@ public final class Sampler {
         b.minP = minP;
         b.typicalP = typicalP;
         b.temperature = temperature;
-        b.dynamicTemperatureRange = dynamicTemperatureRange;
-        b.dynamicTemperatureExponent = dynamicTemperatureExponent;
-        b.xtcProbability = xtcProbability;
-        b.xtcThreshold = xtcThreshold;
         b.topNSigma = topNSigma;
-        b.penaltyLastN = penaltyLastN;
-        b.repeatPenalty = repeatPenalty;
-        b.frequencyPenalty = frequencyPenalty;
-        b.presencePenalty = presencePenalty;
-        b.dryMultiplier = dryMultiplier;
-        b.dryBase = dryBase;
-        b.dryAllowedLength = dryAllowedLength;
-        b.dryPenaltyLastN = dryPenaltyLastN;
-        b.drySequenceBreakers = drySequenceBreakers;
+        b.dynamicTemperature = dynamicTemperature;
+        b.xtc = xtc;
+        b.penalties = penalties;
+        b.dry = dry;
         b.mirostat = mirostat;
-        b.adaptiveTarget = adaptiveTarget;
-        b.adaptiveDecay = adaptiveDecay;
-        b.mirostatTau = mirostatTau;
-        b.mirostatEta = mirostatEta;
+        b.adaptiveP = adaptiveP;
         b.logitBias.putAll(logitBias);
         b.grammar = grammar;
         b.grammarRoot = grammarRoot;
@@ -173,43 +313,20 @@ public final class Sampler {
     public float typicalP() { return typicalP; }
     /** Temperature; 0 = greedy. */
     public float temperature() { return temperature; }
-    /** Dynamic temperature range; 0 = disabled. */
-    public float dynamicTemperatureRange() { return dynamicTemperatureRange; }
-    /** Dynamic temperature exponent. */
-    public float dynamicTemperatureExponent() { return dynamicTemperatureExponent; }
-    /** XTC probability; 0 = disabled. */
-    public float xtcProbability() { return xtcProbability; }
-    /** XTC threshold; above 0.5 disables XTC. */
-    public float xtcThreshold() { return xtcThreshold; }
     /** Top-n-sigma; {@code <= 0} = disabled. */
     public float topNSigma() { return topNSigma; }
-    /** Number of recent tokens the repetition penalties look at; 0 = disabled. */
-    public int penaltyLastN() { return penaltyLastN; }
-    /** Repetition penalty; 1 = disabled. */
-    public float repeatPenalty() { return repeatPenalty; }
-    /** Frequency penalty; 0 = disabled. */
-    public float frequencyPenalty() { return frequencyPenalty; }
-    /** Presence penalty; 0 = disabled. */
-    public float presencePenalty() { return presencePenalty; }
-    /** DRY multiplier; 0 = disabled. */
-    public float dryMultiplier() { return dryMultiplier; }
-    /** DRY base. */
-    public float dryBase() { return dryBase; }
-    /** DRY allowed repetition length. */
-    public int dryAllowedLength() { return dryAllowedLength; }
-    /** Number of recent tokens DRY scans; 0 = disabled. */
-    public int dryPenaltyLastN() { return dryPenaltyLastN; }
-    /** DRY sequence breakers (immutable). */
-    public List<String> drySequenceBreakers() { return drySequenceBreakers; }
-    /** Mirostat version: 0 = off, 1 = Mirostat, 2 = Mirostat 2.0. */
-    public int mirostat() { return mirostat; }
-    /** Adaptive-p target probability, or a negative value when adaptive-p is off. */
-    public float adaptiveTarget() { return adaptiveTarget; }
-    public float adaptiveDecay() { return adaptiveDecay; }
-    /** Mirostat target entropy (tau). */
-    public float mirostatTau() { return mirostatTau; }
-    /** Mirostat learning rate (eta). */
-    public float mirostatEta() { return mirostatEta; }
+    /** Dynamic temperature. */
+    public DynamicTemperature dynamicTemperature() { return dynamicTemperature; }
+    /** XTC. */
+    public Xtc xtc() { return xtc; }
+    /** Repetition penalties. */
+    public Penalties penalties() { return penalties; }
+    /** DRY. */
+    public Dry dry() { return dry; }
+    /** Mirostat. */
+    public Mirostat mirostat() { return mirostat; }
+    /** Adaptive-p. */
+    public AdaptiveP adaptiveP() { return adaptiveP; }
     /** Logit biases by token id, in insertion order (immutable). */
     public Map<Integer, Float> logitBias() { return logitBias; }
     /** GBNF grammar constraining the output, if any. */
@@ -228,35 +345,20 @@ public final class Sampler {
         if (this == o) {
             return true;
         }
-        if (!(o instanceof Sampler s)) {
-            return false;
-        }
-        return seed == s.seed && topK == s.topK && Float.compare(topP, s.topP) == 0 && Float.compare(minP, s.minP) == 0
-                && Float.compare(typicalP, s.typicalP) == 0 && Float.compare(temperature, s.temperature) == 0
-                && Float.compare(dynamicTemperatureRange, s.dynamicTemperatureRange) == 0
-                && Float.compare(dynamicTemperatureExponent, s.dynamicTemperatureExponent) == 0
-                && Float.compare(xtcProbability, s.xtcProbability) == 0
-                && Float.compare(xtcThreshold, s.xtcThreshold) == 0 && Float.compare(topNSigma, s.topNSigma) == 0
-                && penaltyLastN == s.penaltyLastN && Float.compare(repeatPenalty, s.repeatPenalty) == 0
-                && Float.compare(frequencyPenalty, s.frequencyPenalty) == 0
-                && Float.compare(presencePenalty, s.presencePenalty) == 0
-                && Float.compare(dryMultiplier, s.dryMultiplier) == 0 && Float.compare(dryBase, s.dryBase) == 0
-                && dryAllowedLength == s.dryAllowedLength && dryPenaltyLastN == s.dryPenaltyLastN
-                && drySequenceBreakers.equals(s.drySequenceBreakers) && mirostat == s.mirostat
-                && Float.compare(mirostatTau, s.mirostatTau) == 0 && Float.compare(mirostatEta, s.mirostatEta) == 0
-                && Float.compare(adaptiveTarget, s.adaptiveTarget) == 0 && Float.compare(adaptiveDecay, s.adaptiveDecay) == 0
-                && logitBias.equals(s.logitBias) && Objects.equals(grammar, s.grammar)
+        return o instanceof Sampler s && seed == s.seed && topK == s.topK && Float.compare(topP, s.topP) == 0
+                && Float.compare(minP, s.minP) == 0 && Float.compare(typicalP, s.typicalP) == 0
+                && Float.compare(temperature, s.temperature) == 0 && Float.compare(topNSigma, s.topNSigma) == 0
+                && dynamicTemperature.equals(s.dynamicTemperature) && xtc.equals(s.xtc)
+                && penalties.equals(s.penalties) && dry.equals(s.dry) && mirostat.equals(s.mirostat)
+                && adaptiveP.equals(s.adaptiveP) && logitBias.equals(s.logitBias) && Objects.equals(grammar, s.grammar)
                 && grammarRoot.equals(s.grammarRoot) && infill == s.infill && greedy == s.greedy
                 && Objects.equals(custom, s.custom);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(seed, topK, topP, minP, typicalP, temperature, dynamicTemperatureRange,
-                dynamicTemperatureExponent, xtcProbability, xtcThreshold, topNSigma, penaltyLastN, repeatPenalty,
-                frequencyPenalty, presencePenalty, dryMultiplier, dryBase, dryAllowedLength, dryPenaltyLastN,
-                drySequenceBreakers, mirostat, mirostatTau, mirostatEta, adaptiveTarget, adaptiveDecay, logitBias, grammar, grammarRoot, infill,
-                greedy, custom);
+        return Objects.hash(seed, topK, topP, minP, typicalP, temperature, topNSigma, dynamicTemperature, xtc,
+                penalties, dry, mirostat, adaptiveP, logitBias, grammar, grammarRoot, infill, greedy, custom);
     }
 
     @Override
@@ -265,35 +367,31 @@ public final class Sampler {
         sb.append("seed=").append(seed == RANDOM_SEED ? "random" : Long.toString(seed));
         if (greedy) {
             sb.append(", greedy");
-        } else if (mirostat != 0) {
-            sb.append(", mirostat=").append(mirostat).append(", tau=").append(mirostatTau).append(", eta=")
-                    .append(mirostatEta).append(", temperature=").append(temperature);
+        } else if (mirostat.enabled()) {
+            sb.append(", ").append(mirostat).append(", temperature=").append(temperature);
         } else {
             sb.append(", topK=").append(topK).append(", topP=").append(topP).append(", minP=").append(minP)
                     .append(", typicalP=").append(typicalP).append(", temperature=").append(temperature);
-            if (dynamicTemperatureRange > 0) {
-                sb.append(", dynatemp=").append(dynamicTemperatureRange).append('/')
-                        .append(dynamicTemperatureExponent);
+            if (dynamicTemperature.range() > 0) {
+                sb.append(", ").append(dynamicTemperature);
             }
-            if (xtcProbability > 0) {
-                sb.append(", xtc=").append(xtcProbability).append('/').append(xtcThreshold);
+            if (xtc.probability() > 0) {
+                sb.append(", ").append(xtc);
             }
             if (topNSigma > 0) {
                 sb.append(", topNSigma=").append(topNSigma);
             }
-            if (dryMultiplier != 0) {
-                sb.append(", dry=").append(dryMultiplier).append('/').append(dryBase).append('/')
-                        .append(dryAllowedLength).append('/').append(dryPenaltyLastN);
+            if (dry.multiplier() != 0) {
+                sb.append(", ").append(dry);
             }
             if (infill) {
                 sb.append(", infill");
             }
-            if (adaptiveTarget >= 0) {
-                sb.append(", adaptiveP=").append(adaptiveTarget).append('/').append(adaptiveDecay);
+            if (adaptiveP.enabled()) {
+                sb.append(", ").append(adaptiveP);
             }
         }
-        sb.append(", penalties=").append(penaltyLastN).append('/').append(repeatPenalty).append('/')
-                .append(frequencyPenalty).append('/').append(presencePenalty);
+        sb.append(", ").append(penalties);
         if (!logitBias.isEmpty()) {
             sb.append(", logitBias=").append(logitBias);
         }
@@ -317,25 +415,13 @@ public final class Sampler {
         private float minP = 0.05f;
         private float typicalP = 1.0f;
         private float temperature = 0.8f;
-        private float dynamicTemperatureRange = 0.0f;
-        private float dynamicTemperatureExponent = 1.0f;
-        private float xtcProbability = 0.0f;
-        private float xtcThreshold = 0.1f;
         private float topNSigma = -1.0f;
-        private int penaltyLastN = 64;
-        private float repeatPenalty = 1.0f;
-        private float frequencyPenalty = 0.0f;
-        private float presencePenalty = 0.0f;
-        private float dryMultiplier = 0.0f;
-        private float dryBase = 1.75f;
-        private int dryAllowedLength = 2;
-        private int dryPenaltyLastN = 64;
-        private List<String> drySequenceBreakers = List.of("\n", ":", "\"", "*");
-        private int mirostat = 0;
-        private float adaptiveTarget = -1.0f;
-        private float adaptiveDecay = 0.90f;
-        private float mirostatTau = 5.0f;
-        private float mirostatEta = 0.1f;
+        private DynamicTemperature dynamicTemperature = DynamicTemperature.DEFAULTS;
+        private Xtc xtc = Xtc.DEFAULTS;
+        private Penalties penalties = Penalties.DEFAULTS;
+        private Dry dry = Dry.DEFAULTS;
+        private Mirostat mirostat = Mirostat.DEFAULTS;
+        private AdaptiveP adaptiveP = AdaptiveP.DEFAULTS;
         private final Map<Integer, Float> logitBias = new LinkedHashMap<>();
         private String grammar;
         private String grammarRoot = "root";
@@ -402,36 +488,6 @@ public final class Sampler {
         }
 
         /**
-         * Dynamic temperature (entropy-based): the temperature varies in
-         * {@code [temperature - range, temperature + range]}. Defaults to range 0 (disabled), exponent 1.
-         *
-         * @param range    must be finite and {@code >= 0}; 0 disables dynamic temperature
-         * @param exponent must be finite and {@code >= 0}
-         */
-        public Builder dynamicTemperature(float range, float exponent) {
-            nonNegative("dynamicTemperature range", range);
-            nonNegative("dynamicTemperature exponent", exponent);
-            this.dynamicTemperatureRange = range;
-            this.dynamicTemperatureExponent = exponent;
-            return this;
-        }
-
-        /**
-         * XTC ("exclude top choices"): with the given probability, remove all but the least likely of the tokens
-         * above the threshold. Defaults to probability 0 (disabled), threshold 0.1.
-         *
-         * @param probability must be in {@code [0, 1]}; 0 disables XTC
-         * @param threshold   must be in {@code [0, 1]}; above 0.5 disables XTC
-         */
-        public Builder xtc(float probability, float threshold) {
-            unit("xtc probability", probability);
-            unit("xtc threshold", threshold);
-            this.xtcProbability = probability;
-            this.xtcThreshold = threshold;
-            return this;
-        }
-
-        /**
          * Top-n-sigma: keep tokens whose logit is within {@code n} standard deviations of the maximum.
          * Defaults to -1 (disabled); any value {@code <= 0} disables it. Must be finite.
          */
@@ -440,126 +496,98 @@ public final class Sampler {
             return this;
         }
 
-        /**
-         * Repetition penalties over the last {@code lastN} tokens. Defaults to lastN 64, repeat 1 (disabled),
-         * frequency 0 (disabled), presence 0 (disabled).
-         *
-         * @param lastN     how many recent tokens to penalize; must be {@code >= 0}, 0 disables the penalties
-         * @param repeat    repetition penalty; must be finite and {@code > 0}, 1 = disabled
-         * @param frequency frequency penalty; must be finite, 0 = disabled
-         * @param presence  presence penalty; must be finite, 0 = disabled
-         */
+        /** Dynamic temperature ({@link DynamicTemperature}; defaults to disabled). */
+        public Builder dynamicTemperature(DynamicTemperature dynamicTemperature) {
+            this.dynamicTemperature = Objects.requireNonNull(dynamicTemperature, "dynamicTemperature");
+            return this;
+        }
+
+        /** Dynamic temperature with this range and exponent (see {@link DynamicTemperature}). */
+        public Builder dynamicTemperature(float range, float exponent) {
+            return dynamicTemperature(new DynamicTemperature(range, exponent));
+        }
+
+        /** XTC ({@link Xtc}; defaults to disabled). */
+        public Builder xtc(Xtc xtc) {
+            this.xtc = Objects.requireNonNull(xtc, "xtc");
+            return this;
+        }
+
+        /** XTC with this probability and threshold (see {@link Xtc}). */
+        public Builder xtc(float probability, float threshold) {
+            return xtc(new Xtc(probability, threshold));
+        }
+
+        /** Repetition penalties ({@link Penalties}; defaults to {@link Penalties#DEFAULTS}, all disabled). */
+        public Builder penalties(Penalties penalties) {
+            this.penalties = Objects.requireNonNull(penalties, "penalties");
+            return this;
+        }
+
+        /** Changes some penalties and keeps the rest, e.g. {@code penalties(p -> p.withRepeat(1.1f))}. */
+        public Builder penalties(UnaryOperator<Penalties> change) {
+            return penalties(change.apply(penalties));
+        }
+
+        /** Repetition penalties with every value given (see {@link Penalties}). */
         public Builder penalties(int lastN, float repeat, float frequency, float presence) {
-            if (lastN < 0) {
-                throw new IllegalArgumentException("penalties lastN must be >= 0 (0 = disabled), was " + lastN);
-            }
-            // Same check as common_sampler_init: 1/repeat must be finite too.
-            if (!Float.isFinite(repeat) || repeat <= 0 || !Float.isFinite(1.0f / repeat)) {
-                throw new IllegalArgumentException("penalties repeat must be finite and > 0 (1 = disabled), was "
-                        + repeat);
-            }
-            finite("penalties frequency", frequency);
-            finite("penalties presence", presence);
-            this.penaltyLastN = lastN;
-            this.repeatPenalty = repeat;
-            this.frequencyPenalty = frequency;
-            this.presencePenalty = presence;
+            return penalties(new Penalties(lastN, repeat, frequency, presence));
+        }
+
+        /** DRY ({@link Dry}; defaults to {@link Dry#DEFAULTS}, disabled). */
+        public Builder dry(Dry dry) {
+            this.dry = Objects.requireNonNull(dry, "dry");
             return this;
         }
 
-        /**
-         * DRY ("don't repeat yourself") penalty for tokens that extend a repetition: {@code multiplier *
-         * base ^ (repeat length - allowedLength)}. Defaults to multiplier 0 (disabled), base 1.75, allowedLength 2,
-         * penaltyLastN 64, breakers {@code ["\n", ":", "\"", "*"]}.
-         *
-         * @param multiplier   must be finite and {@code >= 0}; 0 disables DRY
-         * @param base         must be finite and {@code >= 1}
-         * @param allowedLength must be {@code >= 0}
-         * @param penaltyLastN how many recent tokens to scan; must be {@code >= 0}, 0 disables DRY
-         * @param breakers     sequence breakers, each a non-empty string (llama.cpp truncates each to 40 characters);
-         *                     may be empty
-         */
+        /** Changes some DRY values and keeps the rest, e.g. {@code dry(d -> d.withMultiplier(0.8f))}. */
+        public Builder dry(UnaryOperator<Dry> change) {
+            return dry(change.apply(dry));
+        }
+
+        /** DRY with every value given (see {@link Dry}). */
         public Builder dry(float multiplier, float base, int allowedLength, int penaltyLastN, List<String> breakers) {
-            nonNegative("dry multiplier", multiplier);
-            if (!Float.isFinite(base) || base < 1.0f) {
-                throw new IllegalArgumentException("dry base must be finite and >= 1, was " + base);
-            }
-            if (allowedLength < 0) {
-                throw new IllegalArgumentException("dry allowedLength must be >= 0, was " + allowedLength);
-            }
-            if (penaltyLastN < 0) {
-                throw new IllegalArgumentException("dry penaltyLastN must be >= 0 (0 = disabled), was "
-                        + penaltyLastN);
-            }
-            Objects.requireNonNull(breakers, "dry breakers");
-            for (int i = 0; i < breakers.size(); i++) {
-                String s = breakers.get(i);
-                if (s == null || s.isEmpty()) {
-                    throw new IllegalArgumentException("dry breakers must be non-empty strings, element " + i
-                            + " was " + (s == null ? "null" : "empty"));
-                }
-            }
-            this.dryMultiplier = multiplier;
-            this.dryBase = base;
-            this.dryAllowedLength = allowedLength;
-            this.dryPenaltyLastN = penaltyLastN;
-            this.drySequenceBreakers = List.copyOf(breakers);
+            return dry(new Dry(multiplier, base, allowedLength, penaltyLastN, breakers));
+        }
+
+        /** Mirostat ({@link Mirostat}; defaults to off). */
+        public Builder mirostat(Mirostat mirostat) {
+            this.mirostat = Objects.requireNonNull(mirostat, "mirostat");
             return this;
         }
 
-        /**
-         * Mirostat 1.0: replaces top-k ... dist by {@code temp} + {@code mirostat}, steering towards target entropy
-         * {@code tau}. Defaults to off, tau 5, eta 0.1.
-         *
-         * @param tau target entropy; must be finite and {@code >= 0}
-         * @param eta learning rate; must be finite and {@code >= 0}
-         */
+        /** Mirostat 1.0 with target entropy {@code tau} and learning rate {@code eta} (see {@link Mirostat}). */
         public Builder mirostat(float tau, float eta) {
-            return setMirostat(1, tau, eta);
+            return mirostat(new Mirostat(1, tau, eta));
         }
 
         /** Mirostat 2.0; otherwise as {@link #mirostat(float, float)}. */
         public Builder mirostatV2(float tau, float eta) {
-            return setMirostat(2, tau, eta);
-        }
-
-        /**
-         * Adaptive-p: the final stage picks tokens whose probability is near {@code target}, adapting with an
-         * exponential moving average ({@code decay}; history of about 1/(1-decay) tokens). It replaces
-         * {@code dist}, like llama.cpp's common sampler does when {@code adaptive_p} is listed. Defaults to off
-         * (target -1, decay 0.90). {@code target} must be in {@code [0, 1]}, {@code decay} in {@code [0, 0.99]}.
-         */
-        public Builder adaptiveP(float target, float decay) {
-            if (!(target >= 0 && target <= 1)) {
-                throw new IllegalArgumentException("adaptiveP target must be in [0, 1], was " + target);
-            }
-            if (!(decay >= 0 && decay <= 0.99f)) {
-                throw new IllegalArgumentException("adaptiveP decay must be in [0, 0.99], was " + decay);
-            }
-            this.adaptiveTarget = target;
-            this.adaptiveDecay = decay;
-            return this;
-        }
-
-        /** Turns adaptive-p off (the default). */
-        public Builder adaptivePOff() {
-            this.adaptiveTarget = -1.0f;
-            return this;
+            return mirostat(new Mirostat(2, tau, eta));
         }
 
         /** Turns mirostat off (the default), keeping tau and eta. */
         public Builder mirostatOff() {
-            this.mirostat = 0;
+            return mirostat(mirostat.withVersion(0));
+        }
+
+        /** Adaptive-p ({@link AdaptiveP}; defaults to off). */
+        public Builder adaptiveP(AdaptiveP adaptiveP) {
+            this.adaptiveP = Objects.requireNonNull(adaptiveP, "adaptiveP");
             return this;
         }
 
-        private Builder setMirostat(int version, float tau, float eta) {
-            nonNegative("mirostat tau", tau);
-            nonNegative("mirostat eta", eta);
-            this.mirostat = version;
-            this.mirostatTau = tau;
-            this.mirostatEta = eta;
-            return this;
+        /** Adaptive-p with {@code target} in {@code [0, 1]} and {@code decay} in {@code [0, 0.99]} (see {@link AdaptiveP}). */
+        public Builder adaptiveP(float target, float decay) {
+            if (!(target >= 0 && target <= 1)) {
+                throw new IllegalArgumentException("adaptiveP target must be in [0, 1], was " + target);
+            }
+            return adaptiveP(new AdaptiveP(target, decay));
+        }
+
+        /** Turns adaptive-p off (the default). */
+        public Builder adaptivePOff() {
+            return adaptiveP(adaptiveP.withTarget(-1.0f));
         }
 
         /**
@@ -655,26 +683,26 @@ public final class Sampler {
         public Sampler build() {
             return new Sampler(this);
         }
+    }
 
-        private static float finite(String name, float v) {
-            if (!Float.isFinite(v)) {
-                throw new IllegalArgumentException(name + " must be finite, was " + v);
-            }
-            return v;
+    private static float finite(String name, float v) {
+        if (!Float.isFinite(v)) {
+            throw new IllegalArgumentException(name + " must be finite, was " + v);
         }
+        return v;
+    }
 
-        private static float nonNegative(String name, float v) {
-            if (!Float.isFinite(v) || v < 0) {
-                throw new IllegalArgumentException(name + " must be finite and >= 0, was " + v);
-            }
-            return v;
+    private static float nonNegative(String name, float v) {
+        if (!Float.isFinite(v) || v < 0) {
+            throw new IllegalArgumentException(name + " must be finite and >= 0, was " + v);
         }
+        return v;
+    }
 
-        private static float unit(String name, float v) {
-            if (!(v >= 0.0f && v <= 1.0f)) {
-                throw new IllegalArgumentException(name + " must be in [0, 1], was " + v);
-            }
-            return v;
+    private static float unit(String name, float v) {
+        if (!(v >= 0.0f && v <= 1.0f)) {
+            throw new IllegalArgumentException(name + " must be in [0, 1], was " + v);
         }
+        return v;
     }
 }

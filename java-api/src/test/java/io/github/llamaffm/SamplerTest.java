@@ -47,23 +47,23 @@ class SamplerTest {
         assertThat(s.minP()).isEqualTo(0.05f);
         assertThat(s.typicalP()).isEqualTo(1.0f);
         assertThat(s.temperature()).isEqualTo(0.8f);
-        assertThat(s.dynamicTemperatureRange()).isEqualTo(0.0f);
-        assertThat(s.dynamicTemperatureExponent()).isEqualTo(1.0f);
-        assertThat(s.xtcProbability()).isEqualTo(0.0f);
-        assertThat(s.xtcThreshold()).isEqualTo(0.1f);
+        assertThat(s.dynamicTemperature().range()).isEqualTo(0.0f);
+        assertThat(s.dynamicTemperature().exponent()).isEqualTo(1.0f);
+        assertThat(s.xtc().probability()).isEqualTo(0.0f);
+        assertThat(s.xtc().threshold()).isEqualTo(0.1f);
         assertThat(s.topNSigma()).isEqualTo(-1.0f);
-        assertThat(s.penaltyLastN()).isEqualTo(64);
-        assertThat(s.repeatPenalty()).isEqualTo(1.0f);
-        assertThat(s.frequencyPenalty()).isEqualTo(0.0f);
-        assertThat(s.presencePenalty()).isEqualTo(0.0f);
-        assertThat(s.dryMultiplier()).isEqualTo(0.0f);
-        assertThat(s.dryBase()).isEqualTo(1.75f);
-        assertThat(s.dryAllowedLength()).isEqualTo(2);
-        assertThat(s.dryPenaltyLastN()).isEqualTo(64);
-        assertThat(s.drySequenceBreakers()).containsExactly("\n", ":", "\"", "*");
-        assertThat(s.mirostat()).isZero();
-        assertThat(s.mirostatTau()).isEqualTo(5.0f);
-        assertThat(s.mirostatEta()).isEqualTo(0.1f);
+        assertThat(s.penalties().lastN()).isEqualTo(64);
+        assertThat(s.penalties().repeat()).isEqualTo(1.0f);
+        assertThat(s.penalties().frequency()).isEqualTo(0.0f);
+        assertThat(s.penalties().presence()).isEqualTo(0.0f);
+        assertThat(s.dry().multiplier()).isEqualTo(0.0f);
+        assertThat(s.dry().base()).isEqualTo(1.75f);
+        assertThat(s.dry().allowedLength()).isEqualTo(2);
+        assertThat(s.dry().penaltyLastN()).isEqualTo(64);
+        assertThat(s.dry().sequenceBreakers()).containsExactly("\n", ":", "\"", "*");
+        assertThat(s.mirostat().version()).isZero();
+        assertThat(s.mirostat().tau()).isEqualTo(5.0f);
+        assertThat(s.mirostat().eta()).isEqualTo(0.1f);
         assertThat(s.logitBias()).isEmpty();
         assertThat(s.grammar()).isEmpty();
         assertThat(s.grammarRoot()).isEqualTo("root");
@@ -85,26 +85,26 @@ class SamplerTest {
         assertThat(field(struct, "top_k")).isEqualTo((double) s.topK());
         assertThat((float) field(struct, "top_p")).isEqualTo(s.topP());
         assertThat((float) field(struct, "min_p")).isEqualTo(s.minP());
-        assertThat((float) field(struct, "xtc_probability")).isEqualTo(s.xtcProbability());
-        assertThat((float) field(struct, "xtc_threshold")).isEqualTo(s.xtcThreshold());
+        assertThat((float) field(struct, "xtc_probability")).isEqualTo(s.xtc().probability());
+        assertThat((float) field(struct, "xtc_threshold")).isEqualTo(s.xtc().threshold());
         assertThat((float) field(struct, "typ_p")).isEqualTo(s.typicalP());
         assertThat((float) field(struct, "temp")).isEqualTo(s.temperature());
-        assertThat((float) field(struct, "dynatemp_range")).isEqualTo(s.dynamicTemperatureRange());
-        assertThat((float) field(struct, "dynatemp_exponent")).isEqualTo(s.dynamicTemperatureExponent());
-        assertThat(field(struct, "penalty_last_n")).isEqualTo((double) s.penaltyLastN());
-        assertThat((float) field(struct, "penalty_repeat")).isEqualTo(s.repeatPenalty());
-        assertThat((float) field(struct, "penalty_freq")).isEqualTo(s.frequencyPenalty());
-        assertThat((float) field(struct, "penalty_present")).isEqualTo(s.presencePenalty());
-        assertThat((float) field(struct, "dry_multiplier")).isEqualTo(s.dryMultiplier());
-        assertThat((float) field(struct, "dry_base")).isEqualTo(s.dryBase());
-        assertThat(field(struct, "dry_allowed_length")).isEqualTo((double) s.dryAllowedLength());
-        assertThat(field(struct, "dry_penalty_last_n")).isEqualTo((double) s.dryPenaltyLastN());
-        assertThat(field(struct, "mirostat")).isEqualTo((double) s.mirostat());
+        assertThat((float) field(struct, "dynatemp_range")).isEqualTo(s.dynamicTemperature().range());
+        assertThat((float) field(struct, "dynatemp_exponent")).isEqualTo(s.dynamicTemperature().exponent());
+        assertThat(field(struct, "penalty_last_n")).isEqualTo((double) s.penalties().lastN());
+        assertThat((float) field(struct, "penalty_repeat")).isEqualTo(s.penalties().repeat());
+        assertThat((float) field(struct, "penalty_freq")).isEqualTo(s.penalties().frequency());
+        assertThat((float) field(struct, "penalty_present")).isEqualTo(s.penalties().presence());
+        assertThat((float) field(struct, "dry_multiplier")).isEqualTo(s.dry().multiplier());
+        assertThat((float) field(struct, "dry_base")).isEqualTo(s.dry().base());
+        assertThat(field(struct, "dry_allowed_length")).isEqualTo((double) s.dry().allowedLength());
+        assertThat(field(struct, "dry_penalty_last_n")).isEqualTo((double) s.dry().penaltyLastN());
+        assertThat(field(struct, "mirostat")).isEqualTo((double) s.mirostat().version());
         assertThat((float) field(struct, "top_n_sigma")).isEqualTo(s.topNSigma());
-        assertThat((float) field(struct, "mirostat_tau")).isEqualTo(s.mirostatTau());
-        assertThat((float) field(struct, "mirostat_eta")).isEqualTo(s.mirostatEta());
-        assertThat((float) field(struct, "adaptive_target")).isEqualTo(s.adaptiveTarget());
-        assertThat((float) field(struct, "adaptive_decay")).isEqualTo(s.adaptiveDecay());
+        assertThat((float) field(struct, "mirostat_tau")).isEqualTo(s.mirostat().tau());
+        assertThat((float) field(struct, "mirostat_eta")).isEqualTo(s.mirostat().eta());
+        assertThat((float) field(struct, "adaptive_target")).isEqualTo(s.adaptiveP().target());
+        assertThat((float) field(struct, "adaptive_decay")).isEqualTo(s.adaptiveP().decay());
         assertThat(struct).contains("seed = LLAMA_DEFAULT_SEED");
         assertThat(struct).contains("dry_sequence_breakers = {\"\\n\", \":\", \"\\\"\", \"*\"}");
     }
@@ -113,6 +113,21 @@ class SamplerTest {
         Matcher m = Pattern.compile("\\b" + name + "\\s*=\\s*(-?[0-9.]+)f?\\s*;").matcher(struct);
         assertThat(m.find()).as("field " + name + " in common_params_sampling").isTrue();
         return Double.parseDouble(m.group(1));
+    }
+
+    @Test
+    void groupsHaveWithersThatKeepTheOtherValues() {
+        Sampler s = Sampler.builder().penalties(p -> p.withRepeat(1.1f)).dry(d -> d.withMultiplier(0.8f))
+                .xtc(Sampler.Xtc.DEFAULTS.withProbability(0.5f)).build();
+        assertThat(s.penalties()).isEqualTo(new Sampler.Penalties(64, 1.1f, 0f, 0f));
+        assertThat(s.dry()).isEqualTo(new Sampler.Dry(0.8f, 1.75f, 2, 64, List.of("\n", ":", "\"", "*")));
+        assertThat(s.dry().enabled()).isTrue();
+        assertThat(s.xtc()).isEqualTo(new Sampler.Xtc(0.5f, 0.1f));
+        assertThat(s.mirostat()).isEqualTo(Sampler.Mirostat.DEFAULTS);
+        assertThat(s.toBuilder().penalties(p -> p.withLastN(0)).build().penalties().repeat()).isEqualTo(1.1f);
+        expectIae(() -> Sampler.Penalties.DEFAULTS.withRepeat(0f), "penalties repeat", "> 0");
+        expectIae(() -> Sampler.Mirostat.DEFAULTS.withVersion(3), "mirostat version", "1 or 2");
+        expectIae(() -> Sampler.AdaptiveP.DEFAULTS.withDecay(1f), "adaptiveP decay", "[0, 0.99]");
     }
 
     @Test
@@ -179,30 +194,30 @@ class SamplerTest {
         assertThat(s.minP()).isEqualTo(0.1f);
         assertThat(s.typicalP()).isEqualTo(0.9f);
         assertThat(s.temperature()).isEqualTo(0.3f);
-        assertThat(s.dynamicTemperatureRange()).isEqualTo(0.2f);
-        assertThat(s.dynamicTemperatureExponent()).isEqualTo(1.5f);
-        assertThat(s.xtcProbability()).isEqualTo(0.4f);
-        assertThat(s.xtcThreshold()).isEqualTo(0.2f);
+        assertThat(s.dynamicTemperature().range()).isEqualTo(0.2f);
+        assertThat(s.dynamicTemperature().exponent()).isEqualTo(1.5f);
+        assertThat(s.xtc().probability()).isEqualTo(0.4f);
+        assertThat(s.xtc().threshold()).isEqualTo(0.2f);
         assertThat(s.topNSigma()).isEqualTo(2f);
-        assertThat(s.penaltyLastN()).isEqualTo(32);
-        assertThat(s.repeatPenalty()).isEqualTo(1.1f);
-        assertThat(s.frequencyPenalty()).isEqualTo(0.2f);
-        assertThat(s.presencePenalty()).isEqualTo(0.3f);
-        assertThat(s.dryMultiplier()).isEqualTo(0.8f);
-        assertThat(s.dryBase()).isEqualTo(2f);
-        assertThat(s.dryAllowedLength()).isEqualTo(3);
-        assertThat(s.dryPenaltyLastN()).isEqualTo(128);
-        assertThat(s.drySequenceBreakers()).containsExactly("x");
-        assertThat(s.mirostat()).isEqualTo(2);
-        assertThat(s.mirostatTau()).isEqualTo(4f);
-        assertThat(s.mirostatEta()).isEqualTo(0.2f);
+        assertThat(s.penalties().lastN()).isEqualTo(32);
+        assertThat(s.penalties().repeat()).isEqualTo(1.1f);
+        assertThat(s.penalties().frequency()).isEqualTo(0.2f);
+        assertThat(s.penalties().presence()).isEqualTo(0.3f);
+        assertThat(s.dry().multiplier()).isEqualTo(0.8f);
+        assertThat(s.dry().base()).isEqualTo(2f);
+        assertThat(s.dry().allowedLength()).isEqualTo(3);
+        assertThat(s.dry().penaltyLastN()).isEqualTo(128);
+        assertThat(s.dry().sequenceBreakers()).containsExactly("x");
+        assertThat(s.mirostat().version()).isEqualTo(2);
+        assertThat(s.mirostat().tau()).isEqualTo(4f);
+        assertThat(s.mirostat().eta()).isEqualTo(0.2f);
         assertThat(s.logitBias()).containsExactly(Map.entry(7, 1.5f));
         assertThat(s.grammar()).contains("start ::= \"a\"");
         assertThat(s.grammarRoot()).isEqualTo("start");
         assertThat(s.isInfill()).isTrue();
         assertThat(s.custom()).containsSame(c);
         assertThat(s.toBuilder().build()).isEqualTo(s).hasSameHashCodeAs(s);
-        assertThat(s.toBuilder().mirostatOff().build().mirostat()).isZero();
+        assertThat(s.toBuilder().mirostatOff().build().mirostat().version()).isZero();
         assertThat(s.toBuilder().noGrammar().build().grammar()).isEmpty();
         assertThat(s.toString()).contains("seed=42").contains("mirostat=2");
         assertThat(Sampler.defaults().toString()).contains("seed=random").contains("topK=40");
@@ -228,9 +243,9 @@ class SamplerTest {
         breakers.add("c");
         assertThat(s.logitBias()).containsOnlyKeys(1);
         assertThat(s.topK()).isEqualTo(40);
-        assertThat(s.drySequenceBreakers()).containsExactly("a", "b");
+        assertThat(s.dry().sequenceBreakers()).containsExactly("a", "b");
         assertThatThrownBy(() -> s.logitBias().put(3, 1f)).isInstanceOf(UnsupportedOperationException.class);
-        assertThatThrownBy(() -> s.drySequenceBreakers().add("x")).isInstanceOf(UnsupportedOperationException.class);
+        assertThatThrownBy(() -> s.dry().sequenceBreakers().add("x")).isInstanceOf(UnsupportedOperationException.class);
         // toBuilder copies: changing the copy leaves the original alone
         Sampler t = s.toBuilder().logitBias(1, 1f).build();
         assertThat(t.logitBias()).containsEntry(1, 2f);
@@ -668,7 +683,7 @@ class SamplerTest {
 
         @Test
         void dryAndInfillStages() {
-            Sampler s = Sampler.builder().dry(0.8f, 1.75f, 2, 64, Sampler.defaults().drySequenceBreakers())
+            Sampler s = Sampler.builder().dry(0.8f, 1.75f, 2, 64, Sampler.defaults().dry().sequenceBreakers())
                     .penalties(64, 1.1f, 0f, 0f).infill(true).build();
             assertThat(stagesWithVocab(s)).containsExactly("penalties", "dry", "top-k", "top-p", "min-p", "infill",
                     "temp-ext", "dist");

@@ -79,12 +79,12 @@ public final class SamplerChain implements AutoCloseable {
         }
         MemorySegment v = vocab == null ? MemorySegment.NULL : vocab;
         boolean hasVocab = !v.equals(MemorySegment.NULL);
-        boolean dryEnabled = !spec.isGreedy() && spec.mirostat() == 0 && spec.dryMultiplier() != 0
-                && spec.dryPenaltyLastN() != 0;
+        boolean dryEnabled = !spec.isGreedy() && spec.mirostat().version() == 0 && spec.dry().multiplier() != 0
+                && spec.dry().penaltyLastN() != 0;
         if (!hasVocab) {
             String needs = spec.grammar().isPresent() ? "a grammar"
                     : dryEnabled ? "DRY"
-                    : spec.isInfill() && !spec.isGreedy() && spec.mirostat() == 0 ? "infill" : null;
+                    : spec.isInfill() && !spec.isGreedy() && spec.mirostat().version() == 0 ? "infill" : null;
             if (needs != null) {
                 throw new IllegalArgumentException(needs + " needs the model's vocabulary");
             }
@@ -168,7 +168,7 @@ public final class SamplerChain implements AutoCloseable {
                 if (customStage == null || !customStage.selects) {
                     add(chain, Llama.llama_sampler_init_greedy(), "greedy");
                 }
-            } else if (spec.mirostat() == 0) {
+            } else if (spec.mirostat().version() == 0) {
                 // sampling.cpp:344-400 over the default common_params_sampling::samplers order (common.h:261-271)
                 addPenalties(chain, spec, vocabSize);
                 if (dryEnabled) {
@@ -179,17 +179,17 @@ public final class SamplerChain implements AutoCloseable {
                 add(chain, Llama.llama_sampler_init_typical(spec.typicalP(), MIN_KEEP), "typical");
                 add(chain, Llama.llama_sampler_init_top_p(spec.topP(), MIN_KEEP), "top_p");
                 add(chain, Llama.llama_sampler_init_min_p(spec.minP(), MIN_KEEP), "min_p");
-                add(chain, Llama.llama_sampler_init_xtc(spec.xtcProbability(), spec.xtcThreshold(), MIN_KEEP, seed),
+                add(chain, Llama.llama_sampler_init_xtc(spec.xtc().probability(), spec.xtc().threshold(), MIN_KEEP, seed),
                         "xtc");
                 if (spec.isInfill()) {
                     add(chain, Llama.llama_sampler_init_infill(v), "infill");
                 }
-                add(chain, Llama.llama_sampler_init_temp_ext(spec.temperature(), spec.dynamicTemperatureRange(),
-                        spec.dynamicTemperatureExponent()), "temp_ext");
+                add(chain, Llama.llama_sampler_init_temp_ext(spec.temperature(), spec.dynamicTemperature().range(),
+                        spec.dynamicTemperature().exponent()), "temp_ext");
                 customStage = addCustom(chain, spec);
                 if (customStage == null || !customStage.selects) {
-                    if (spec.adaptiveTarget() >= 0) { // sampling.cpp:394-396: adaptive-p replaces dist
-                        add(chain, Llama.llama_sampler_init_adaptive_p(spec.adaptiveTarget(), spec.adaptiveDecay(), seed),
+                    if (spec.adaptiveP().target() >= 0) { // sampling.cpp:394-396: adaptive-p replaces dist
+                        add(chain, Llama.llama_sampler_init_adaptive_p(spec.adaptiveP().target(), spec.adaptiveP().decay(), seed),
                                 "adaptive_p");
                     } else {
                         add(chain, Llama.llama_sampler_init_dist(seed), "dist"); // sampling.cpp:399
@@ -200,12 +200,12 @@ public final class SamplerChain implements AutoCloseable {
                 add(chain, Llama.llama_sampler_init_temp(spec.temperature()), "temp");
                 customStage = addCustom(chain, spec);
                 if (customStage == null || !customStage.selects) {
-                    if (spec.mirostat() == 1) {
-                        add(chain, Llama.llama_sampler_init_mirostat(vocabSize, seed, spec.mirostatTau(),
-                                spec.mirostatEta(), MIROSTAT_M), "mirostat");
+                    if (spec.mirostat().version() == 1) {
+                        add(chain, Llama.llama_sampler_init_mirostat(vocabSize, seed, spec.mirostat().tau(),
+                                spec.mirostat().eta(), MIROSTAT_M), "mirostat");
                     } else {
-                        add(chain, Llama.llama_sampler_init_mirostat_v2(seed, spec.mirostatTau(),
-                                spec.mirostatEta()), "mirostat_v2");
+                        add(chain, Llama.llama_sampler_init_mirostat_v2(seed, spec.mirostat().tau(),
+                                spec.mirostat().eta()), "mirostat_v2");
                     }
                 }
             }
@@ -221,12 +221,12 @@ public final class SamplerChain implements AutoCloseable {
     }
 
     private static void addPenalties(MemorySegment chain, Sampler spec, int vocabSize) {
-        add(chain, Llama.llama_sampler_init_penalties(vocabSize, spec.penaltyLastN(), spec.repeatPenalty(),
-                spec.frequencyPenalty(), spec.presencePenalty()), "penalties");
+        add(chain, Llama.llama_sampler_init_penalties(vocabSize, spec.penalties().lastN(), spec.penalties().repeat(),
+                spec.penalties().frequency(), spec.penalties().presence()), "penalties");
     }
 
     private static void addDry(MemorySegment chain, Sampler spec, MemorySegment vocab) {
-        List<String> breakers = spec.drySequenceBreakers();
+        List<String> breakers = spec.dry().sequenceBreakers();
         try (Arena arena = Arena.ofConfined()) {
             // llama_sampler_init_dry tokenizes the breakers during the call and keeps only the token sequences.
             MemorySegment array = breakers.isEmpty() ? MemorySegment.NULL
@@ -234,8 +234,8 @@ public final class SamplerChain implements AutoCloseable {
             for (int i = 0; i < breakers.size(); i++) {
                 array.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(breakers.get(i)));
             }
-            add(chain, Llama.llama_sampler_init_dry(vocab, spec.dryMultiplier(), spec.dryBase(),
-                    spec.dryAllowedLength(), spec.dryPenaltyLastN(), array, breakers.size()), "dry");
+            add(chain, Llama.llama_sampler_init_dry(vocab, spec.dry().multiplier(), spec.dry().base(),
+                    spec.dry().allowedLength(), spec.dry().penaltyLastN(), array, breakers.size()), "dry");
         }
     }
 

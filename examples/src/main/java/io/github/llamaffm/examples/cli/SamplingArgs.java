@@ -15,8 +15,6 @@ import java.util.List;
 
 /** Sampling and stopping options of {@code generate} and {@code chat}. Unset options keep llama.cpp's defaults. */
 public final class SamplingArgs {
-    private static final Sampler DEFAULTS = Sampler.defaults();
-
     @Option(names = {"-n", "--max-tokens"}, paramLabel = "N", order = 20,
             description = "Most tokens to generate. Default: ${DEFAULT-VALUE}.")
     int maxTokens = 512;
@@ -105,10 +103,11 @@ public final class SamplingArgs {
             b.minP(minP);
         }
         b.seed(seed == -1 ? Sampler.RANDOM_SEED : seed);
-        if (repeatPenalty != null || repeatLastN != null) {
-            b.penalties(repeatLastN != null ? repeatLastN : DEFAULTS.penaltyLastN(),
-                    repeatPenalty != null ? repeatPenalty : DEFAULTS.repeatPenalty(),
-                    DEFAULTS.frequencyPenalty(), DEFAULTS.presencePenalty());
+        if (repeatPenalty != null) {
+            b.penalties(p -> p.withRepeat(repeatPenalty));
+        }
+        if (repeatLastN != null) {
+            b.penalties(p -> p.withLastN(repeatLastN));
         }
         if (grammarFile != null) {
             b.grammar(readGrammar());

@@ -179,11 +179,11 @@ final class Requests {
         }
         Double presence = number(body, "presence_penalty", -2, 2);
         Double frequency = number(body, "frequency_penalty", -2, 2);
-        if (presence != null || frequency != null) {
-            Sampler d = Sampler.defaults();
-            s.penalties(d.penaltyLastN(), d.repeatPenalty(),
-                    frequency != null ? frequency.floatValue() : d.frequencyPenalty(),
-                    presence != null ? presence.floatValue() : d.presencePenalty());
+        if (presence != null) {
+            s.penalties(p -> p.withPresence(presence.floatValue()));
+        }
+        if (frequency != null) {
+            s.penalties(p -> p.withFrequency(frequency.floatValue()));
         }
         JsonNode seed = body.get("seed");
         if (seed != null && !seed.isNull()) {
