@@ -1,5 +1,7 @@
 package io.github.llamaffm;
 
+import io.github.llamaffm.bindings.Llama;
+
 /**
  * A compute device llama.cpp can use (from ggml's backend registry).
  *
@@ -12,17 +14,37 @@ package io.github.llamaffm;
 public record BackendDevice(String name, String description, Type type, long freeBytes, long totalBytes) {
     /** {@code enum ggml_backend_dev_type}. */
     public enum Type {
-        CPU, GPU, INTEGRATED_GPU, ACCELERATOR, META, UNKNOWN;
+        /** CPU (and its accelerators such as AMX). */
+        CPU(Llama.GGML_BACKEND_DEVICE_TYPE_CPU()),
+        /** A discrete GPU. */
+        GPU(Llama.GGML_BACKEND_DEVICE_TYPE_GPU()),
+        /** A GPU sharing host memory. */
+        INTEGRATED_GPU(Llama.GGML_BACKEND_DEVICE_TYPE_IGPU()),
+        /** An accelerator used together with the CPU (e.g. BLAS). */
+        ACCELERATOR(Llama.GGML_BACKEND_DEVICE_TYPE_ACCEL()),
+        /** A device grouping others. */
+        META(Llama.GGML_BACKEND_DEVICE_TYPE_META()),
+        /** A type this version does not know. */
+        UNKNOWN(Integer.MIN_VALUE);
+
+        private final int nativeValue;
+
+        Type(int nativeValue) {
+            this.nativeValue = nativeValue;
+        }
 
         static Type of(int nativeValue) {
-            return switch (nativeValue) {
-                case 0 -> CPU;
-                case 1 -> GPU;
-                case 2 -> INTEGRATED_GPU;
-                case 3 -> ACCELERATOR;
-                case 4 -> META;
-                default -> UNKNOWN;
-            };
+            for (Type t : values()) {
+                if (t.nativeValue == nativeValue) {
+                    return t;
+                }
+            }
+            return UNKNOWN;
+        }
+
+        /** The generated {@code ggml_backend_dev_type} constant ({@link Integer#MIN_VALUE} for UNKNOWN). */
+        int nativeValue() {
+            return nativeValue;
         }
     }
 }

@@ -1,11 +1,15 @@
 package io.github.llamaffm;
 
-/** When llama.cpp uses Flash Attention ({@code llama_flash_attn_type}). */
+import io.github.llamaffm.bindings.Llama;
+
+/** When llama.cpp uses Flash Attention ({@code enum llama_flash_attn_type}). */
 public enum FlashAttention {
     /** Let llama.cpp decide per device (its default). */
-    AUTO(-1),
-    DISABLED(0),
-    ENABLED(1);
+    AUTO(Llama.LLAMA_FLASH_ATTN_TYPE_AUTO()),
+    /** Never. */
+    DISABLED(Llama.LLAMA_FLASH_ATTN_TYPE_DISABLED()),
+    /** Always (a quantized V cache needs it). */
+    ENABLED(Llama.LLAMA_FLASH_ATTN_TYPE_ENABLED());
 
     private final int nativeValue;
 
@@ -13,7 +17,8 @@ public enum FlashAttention {
         this.nativeValue = nativeValue;
     }
 
-    public int nativeValue() {
+    /** The generated {@code llama_flash_attn_type} constant. */
+    int nativeValue() {
         return nativeValue;
     }
 }

@@ -1,13 +1,17 @@
 package io.github.llamaffm;
 
-/** How a model is split across several GPUs ({@code llama_split_mode}). */
+import io.github.llamaffm.bindings.Llama;
+
+/** How a model is split across several GPUs ({@code enum llama_split_mode}). */
 public enum SplitMode {
     /** Whole model on {@link ModelOptions#mainGpu()}. */
-    NONE(0),
+    NONE(Llama.LLAMA_SPLIT_MODE_NONE()),
     /** Layers and KV cache split across GPUs (llama.cpp's default). */
-    LAYER(1),
+    LAYER(Llama.LLAMA_SPLIT_MODE_LAYER()),
     /** Rows split across GPUs (tensor parallelism where supported). */
-    ROW(2);
+    ROW(Llama.LLAMA_SPLIT_MODE_ROW()),
+    /** Tensors split across GPUs where the backend supports it. */
+    TENSOR(Llama.LLAMA_SPLIT_MODE_TENSOR());
 
     private final int nativeValue;
 
@@ -15,7 +19,8 @@ public enum SplitMode {
         this.nativeValue = nativeValue;
     }
 
-    public int nativeValue() {
+    /** The generated {@code llama_split_mode} constant. */
+    int nativeValue() {
         return nativeValue;
     }
 }

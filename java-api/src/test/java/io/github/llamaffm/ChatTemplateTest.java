@@ -1,6 +1,6 @@
 package io.github.llamaffm;
 
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;

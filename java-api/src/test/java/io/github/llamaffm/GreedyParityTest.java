@@ -25,7 +25,7 @@ class GreedyParityTest {
     /** A model whose file carries a 16-token window (patched llama.cpp on both sides): 40 tokens run well past it. */
     @Test
     void slidingWindowModelMatchesUpstreamToo() throws Exception {
-        assertParity(TestModels.tiny(io.github.llamaffm.gguf.TinyModel.Spec.builder().slidingWindow(16).seed(21).build()));
+        assertParity(TestModels.tiny(io.github.llamaffm.internal.TinyModel.Spec.builder().slidingWindow(16).seed(21).build()));
     }
 
     private static void assertParity(Path modelFile) throws Exception {

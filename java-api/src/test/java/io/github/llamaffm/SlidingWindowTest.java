@@ -1,7 +1,7 @@
 package io.github.llamaffm;
 
 import io.github.llamaffm.gguf.GgmlType;
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 import org.junit.jupiter.api.Test;
 
 import java.util.Arrays;

@@ -1,6 +1,6 @@
 package io.github.llamaffm;
 
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 import io.github.llamaffm.internal.NativeLoader;
 
 import java.io.IOException;

@@ -1,7 +1,7 @@
 package io.github.llamaffm.benchmarks;
 
 import io.github.llamaffm.gguf.GgmlType;
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 
 import java.io.IOException;
 import java.io.InputStream;

@@ -22,7 +22,7 @@ public final class NativeRuntime {
     private static volatile boolean initialized;
     private static volatile BackendLoader.Choice backend;
     /** Level of the last log line, for GGML_LOG_LEVEL_CONT continuations. */
-    private static volatile int lastLevel = 2;
+    private static volatile int lastLevel = Llama.GGML_LOG_LEVEL_INFO();
     /** Last error line logged by llama.cpp on each thread, so exceptions can say why a call failed. */
     private static final ThreadLocal<String> LAST_ERROR = new ThreadLocal<>();
 
@@ -127,29 +127,45 @@ public final class NativeRuntime {
         return p.equals(MemorySegment.NULL) ? null : p.reinterpret(Long.MAX_VALUE).getString(0);
     }
 
+    // ggml_log_level, from the generated constants (NativeLevelsTest checks them against the header)
+    private static final int LOG_DEBUG = Llama.GGML_LOG_LEVEL_DEBUG();
+    private static final int LOG_INFO = Llama.GGML_LOG_LEVEL_INFO();
+    private static final int LOG_WARN = Llama.GGML_LOG_LEVEL_WARN();
+    private static final int LOG_ERROR = Llama.GGML_LOG_LEVEL_ERROR();
+    private static final int LOG_CONT = Llama.GGML_LOG_LEVEL_CONT();
+
+    /**
+     * The {@link System.Logger.Level} of a {@code ggml_log_level}. llama.cpp's INFO is a verbose loader dump, so it
+     * maps one level down: a default JUL setup shows only llama.cpp's warnings and errors.
+     */
+    public static System.Logger.Level javaLevel(int ggmlLevel) {
+        if (ggmlLevel == LOG_INFO) {
+            return System.Logger.Level.DEBUG;
+        } else if (ggmlLevel == LOG_WARN) {
+            return System.Logger.Level.WARNING;
+        } else if (ggmlLevel == LOG_ERROR) {
+            return System.Logger.Level.ERROR;
+        }
+        return System.Logger.Level.TRACE;
+    }
+
     /** Upcall from llama.cpp; must never throw into native code. */
     private static void log(int level, MemorySegment text, MemorySegment userData) {
         try {
-            int effective = level == 5 ? lastLevel : level;
+            int effective = level == LOG_CONT ? lastLevel : level;
             lastLevel = effective;
             MemorySegment abortFlag = DECODING_ABORT_FLAG.get();
-            if (effective >= 3 && abortFlag != null && abortFlag.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0) != 0) {
-                effective = 1; // a cancel() the user asked for: llama.cpp's "failed to compute graph" is expected
+            if ((effective == LOG_WARN || effective == LOG_ERROR) && abortFlag != null
+                    && abortFlag.get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0) != 0) {
+                effective = LOG_DEBUG; // a cancel() the user asked for: llama.cpp's "failed to compute graph" is expected
             }
-            // llama.cpp's INFO is a verbose loader dump, so it maps one level down: a default JUL setup shows
-            // only llama.cpp's warnings and errors.
-            System.Logger.Level l = switch (effective) {
-                case 2 -> System.Logger.Level.DEBUG;
-                case 3 -> System.Logger.Level.WARNING;
-                case 4 -> System.Logger.Level.ERROR;
-                default -> System.Logger.Level.TRACE;
-            };
+            System.Logger.Level l = javaLevel(effective);
             java.util.List<String> capture = CAPTURE.get();
-            if (text.equals(MemorySegment.NULL) || (effective != 4 && capture == null && !NATIVE_LOG.isLoggable(l))) {
+            if (text.equals(MemorySegment.NULL) || (effective != LOG_ERROR && capture == null && !NATIVE_LOG.isLoggable(l))) {
                 return;
             }
             String s = text.reinterpret(Long.MAX_VALUE).getString(0).stripTrailing();
-            if (effective == 4) {
+            if (effective == LOG_ERROR) {
                 LAST_ERROR.set(s);
             }
             if (capture != null) {

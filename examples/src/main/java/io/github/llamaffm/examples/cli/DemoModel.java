@@ -2,7 +2,7 @@ package io.github.llamaffm.examples.cli;
 
 import io.github.llamaffm.LlamaRuntime;
 import io.github.llamaffm.gguf.GgmlType;
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 
 import java.io.IOException;
 import java.io.InputStream;

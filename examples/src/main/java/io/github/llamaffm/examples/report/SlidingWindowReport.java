@@ -6,7 +6,7 @@ import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
 import io.github.llamaffm.ModelOptions;
 import io.github.llamaffm.gguf.GgmlType;
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 
 import java.io.InputStream;
 import java.nio.file.Files;
