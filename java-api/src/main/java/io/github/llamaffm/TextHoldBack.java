@@ -7,7 +7,7 @@ import java.util.List;
  * a tail that may be the start of a stop string are held back until a later piece decides them. When a stop string
  * is complete, the text before it is released, the rest is dropped and {@link #stopped()} becomes true.
  *
- * <p>Shared by {@link Generation} and {@link SequenceScheduler} so that both release text the same way. Not
+ * <p>Used by {@link SequenceEngine}, so {@link Generation} and {@link SequenceScheduler} release text the same way. Not
  * thread-safe.
  */
 final class TextHoldBack {

@@ -23,13 +23,18 @@
  * {@link io.github.llamaffm.LlamaRuntime} (library, devices) &rarr; {@link io.github.llamaffm.LlamaModel} (weights,
  * {@link io.github.llamaffm.Vocabulary}, {@link io.github.llamaffm.ModelInfo}) &rarr;
  * {@link io.github.llamaffm.LlamaContext} (KV cache, threads; {@link io.github.llamaffm.ContextMemory}, state) &rarr;
- * {@link io.github.llamaffm.Generation} / {@link io.github.llamaffm.ChatSession}. Children are created by their
- * parent and keep it alive.
+ * {@link io.github.llamaffm.Generation} / {@link io.github.llamaffm.ChatSession} (one sequence) or
+ * {@link io.github.llamaffm.SequenceScheduler} (many sequences in one batch). Children are created by their parent and
+ * keep it alive. Both generation front ends run the same per-sequence engine, so sampling, stop strings, UTF-8
+ * hold-back and {@link io.github.llamaffm.FinishReason}s behave identically.
  *
  * <h2>Options</h2>
  * {@link io.github.llamaffm.ModelOptions}, {@link io.github.llamaffm.ContextOptions},
  * {@link io.github.llamaffm.GenerateOptions} and {@link io.github.llamaffm.Sampler} are immutable values made by
- * builders; each setter's Javadoc states its default and validates its value.
+ * builders; each setter's Javadoc states its default and validates its value. Options whose default depends on the
+ * model or machine (context size, threads) stay <em>unset</em> unless given; a context reports what it really runs
+ * with in {@link io.github.llamaffm.LlamaContext#settings()}. Related sampler settings are small records with
+ * withers: {@code Sampler.builder().penalties(p -> p.withRepeat(1.1f))}.
  *
  * <h2>Sliding-window attention (Mistral 7B v0.1)</h2>
  * {@snippet :
@@ -40,8 +45,11 @@
  * <h2>Threading and lifetime</h2>
  * A model may be shared by any number of threads. A context is used by one thread at a time: a call from a second
  * thread while the first is inside throws {@link java.lang.IllegalStateException}; only
- * {@link io.github.llamaffm.LlamaContext#cancel()} may be called from anywhere. No hidden threads are started.
- * {@code close()} is idempotent everywhere; any use after close throws {@link java.lang.IllegalStateException}.
+ * {@link io.github.llamaffm.LlamaContext#cancel()} may be called from anywhere. The library starts no threads for
+ * its work; the one exception is the JDK {@link java.lang.ref.Cleaner} thread ({@code llama-ffm-cleaner}) that frees
+ * native memory of owners a caller forgot to close, logging a warning ({@code -Dllamaffm.debugLeaks=true} adds where
+ * each was created). {@code close()} is idempotent everywhere; any use after close throws
+ * {@link java.lang.IllegalStateException}.
  *
  * <h2>Errors</h2>
  * Failures from llama.cpp are {@link io.github.llamaffm.LlamaException}s

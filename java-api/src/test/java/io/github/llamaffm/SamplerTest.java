@@ -219,7 +219,7 @@ class SamplerTest {
         assertThat(s.toBuilder().build()).isEqualTo(s).hasSameHashCodeAs(s);
         assertThat(s.toBuilder().mirostatOff().build().mirostat().version()).isZero();
         assertThat(s.toBuilder().noGrammar().build().grammar()).isEmpty();
-        assertThat(s.toString()).contains("seed=42").contains("mirostat=2");
+        assertThat(s.toString()).contains("seed=42").contains("Mirostat[version=2");
         assertThat(Sampler.defaults().toString()).contains("seed=random").contains("topK=40");
     }
 
