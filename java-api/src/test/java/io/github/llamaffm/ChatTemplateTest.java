@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import io.github.llamaffm.internal.TinyModel;
 import org.junit.jupiter.api.Test;
 
@@ -18,6 +19,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * read from the pinned source at test time) comes out byte-identical through {@link ChatTemplate}; and a chat
  * session's second turn decodes only the new tokens.
  */
+@Tag("tiny-model")
 class ChatTemplateTest {
     /** The conversation test-chat-template.cpp renders with every template. */
     private static final List<ChatMessage> CONVERSATION = List.of(

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import io.github.llamaffm.internal.NativeHandle;
 import org.junit.jupiter.api.Test;
 
@@ -14,6 +15,7 @@ import java.util.logging.Logger;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Native owners a caller forgot to close are freed by their cleaner, which names where they were created. */
+@Tag("tiny-model")
 class CleanerTest {
 
     @Test

@@ -1,10 +1,12 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** Unset options resolve for the model and machine; set ones are used as given; effective values in one place. */
+@Tag("tiny-model")
 class ContextOptionsTest {
 
     @Test

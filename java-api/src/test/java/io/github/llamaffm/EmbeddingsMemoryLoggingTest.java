@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.io.ByteArrayOutputStream;
@@ -16,6 +17,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Embeddings, KV-cache sequence operations, and where llama.cpp's log goes. */
+@Tag("tiny-model")
 class EmbeddingsMemoryLoggingTest {
 
     @Test

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -14,6 +15,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Greedy generation through llama-ffm is token-identical to upstream's own llama-simple (built from the same
  * source by build-native.sh) on the same generated model and prompt.
  */
+@Tag("tiny-model")
 class GreedyParityTest {
     private static final int N_PREDICT = 40;
 

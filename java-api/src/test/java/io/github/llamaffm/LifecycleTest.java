@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.CompletableFuture;
@@ -10,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Every close / after-close / threading rule of the public owners. */
+@Tag("tiny-model")
 class LifecycleTest {
     private static final GenerateOptions FEW = GenerateOptions.builder().maxTokens(3).sampler(Sampler.greedy()).build();
 

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import io.github.llamaffm.bindings.Llama;
 import io.github.llamaffm.internal.NativeRuntime;
 import org.junit.jupiter.api.Test;
@@ -22,6 +23,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * against the C enums of the pinned headers themselves, so a llama.cpp bump that adds, removes or renumbers a member
  * fails here.
  */
+@Tag("no-model")
 class NativeConstantsTest {
 
     @Test

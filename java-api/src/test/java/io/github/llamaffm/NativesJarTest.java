@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import io.github.llamaffm.internal.NativeLoader;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -19,6 +20,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * directory, safely when several JVMs start at the same time; without any natives the error lists every place
  * searched.
  */
+@Tag("tiny-model")
+@Tag("slow")
 class NativesJarTest {
 
     private static Process launch(Path home, Path workDir, boolean withJar) throws Exception {

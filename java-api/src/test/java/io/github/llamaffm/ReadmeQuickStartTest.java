@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -16,6 +17,8 @@ import java.nio.file.Path;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /** The README's quick-start code, taken from README.md as it is, compiles and runs (on a tiny generated model). */
+@Tag("tiny-model")
+@Tag("slow")
 class ReadmeQuickStartTest {
     private static final String MODEL_IN_README = "Path.of(\"mistral-7b-instruct-v0.1.Q4_K_M.gguf\")";
 

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import io.github.llamaffm.internal.TinyModel;
 import io.github.llamaffm.internal.NativeRuntime;
 import org.junit.jupiter.api.Test;
@@ -13,6 +14,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** The library loads, reports itself, and a generated model's metadata reads back exactly as generated. */
+@Tag("tiny-model")
 class RuntimeAndModelTest {
 
     @Test

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -29,6 +30,7 @@ import org.junit.jupiter.api.TestInstance;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 
 /** Tier 1: the sampling specification and native chain assembly; no model weights (only a vocabulary-only GGUF). */
+@Tag("no-model")
 class SamplerTest {
 
     private static final int N_VOCAB = 32000;

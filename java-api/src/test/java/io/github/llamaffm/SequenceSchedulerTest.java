@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -23,6 +24,7 @@ import static org.assertj.core.api.Assertions.withinPercentage;
  * Continuous batching on the tiny model. The outside truth is single-sequence greedy generation, which
  * {@link GreedyParityTest} checks token for token against upstream's llama-simple.
  */
+@Tag("tiny-model")
 class SequenceSchedulerTest {
     private static final List<String> PROMPTS = List.of(
             "The Mistral 7B paper shows",

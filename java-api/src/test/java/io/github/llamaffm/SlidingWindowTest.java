@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import io.github.llamaffm.gguf.GgmlType;
 import io.github.llamaffm.internal.TinyModel;
 import org.junit.jupiter.api.Test;
@@ -13,6 +14,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Mistral's sliding-window attention on the llama architecture (native/patches/0001-llama-arch-sliding-window.patch):
  * proofs on tiny generated one-layer models, where the window is exact.
  */
+@Tag("tiny-model")
+@Tag("slow")
 class SlidingWindowTest {
     private static final int W = 16;
     private static final TinyModel.Spec ONE_LAYER = TinyModel.Spec.builder().layers(1).embeddingSize(64).heads(4)

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -19,6 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * ({@code models/ggml-vocab-llama-spm.gguf.inp/.out}), split and compared exactly as tests/test-tokenizer-0.cpp does
  * (add_special = false, parse_special = false).
  */
+@Tag("no-model")
 class TokenizerVectorsTest {
     private static LlamaModel vocabModel;
 

@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
@@ -12,6 +13,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Multi-byte UTF-8 (CJK, emoji) split across tokens is never emitted broken: the SPM vocabulary spells rare characters
  * with byte-fallback tokens ({@code <0xF0>} ...), one byte each.
  */
+@Tag("tiny-model")
 class Utf8StreamingTest {
     private static final String TEXT = "Mistral 你好世界 🦙✨ ok";
 

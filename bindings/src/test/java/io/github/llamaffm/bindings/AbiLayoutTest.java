@@ -1,5 +1,6 @@
 package io.github.llamaffm.bindings;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -27,6 +28,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * headers prints sizeof/_Alignof of every struct the bindings expose and offsetof/sizeof of every member; each
  * must equal what jextract generated.
  */
+@Tag("no-model")
 class AbiLayoutTest {
     /** struct name -> its layout, for every generated struct class. */
     private static final Map<String, GroupLayout> STRUCTS = new LinkedHashMap<>();

@@ -1,5 +1,6 @@
 package io.github.llamaffm.examples;
 
+import org.junit.jupiter.api.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.llamaffm.LlamaRuntime;
@@ -20,6 +21,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Runs the CLI in-process on the demo model, generated into a temporary cache directory. */
+@Tag("tiny-model")
 class CliTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 

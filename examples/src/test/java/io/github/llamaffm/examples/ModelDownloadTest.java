@@ -1,5 +1,6 @@
 package io.github.llamaffm.examples;
 
+import org.junit.jupiter.api.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
@@ -39,6 +40,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** {@code --model URL|hf:...}: downloads from a loopback HTTP server, resume, checksums, cache, errors. */
+@Tag("no-model")
 class ModelDownloadTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int SIZE = 3 * 1024 * 1024 + 12345; // more than the downloader's 1 MiB buffer

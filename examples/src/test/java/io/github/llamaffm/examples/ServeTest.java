@@ -1,5 +1,6 @@
 package io.github.llamaffm.examples;
 
+import org.junit.jupiter.api.Tag;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.langchain4j.data.message.SystemMessage;
@@ -50,6 +51,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * {@code serve} checked by clients nobody here wrote: LangChain4j's OpenAI chat, streaming and embedding models, and
  * plain {@code java.net.http} for the rest of the protocol and the hardening. Runs the demo model on loopback.
  */
+@Tag("tiny-model")
+@Tag("slow")
 class ServeTest {
     private static final String KEY = "test-key-123";
     private static final ObjectMapper JSON = new ObjectMapper();

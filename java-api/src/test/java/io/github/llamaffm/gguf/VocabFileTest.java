@@ -1,5 +1,6 @@
 package io.github.llamaffm.gguf;
 
+import org.junit.jupiter.api.Tag;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -11,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Reads llama.cpp's real SPM vocabulary file, written by gguf-py. */
+@Tag("no-model")
 class VocabFileTest {
     @TempDir
     Path dir;
