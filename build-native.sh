@@ -22,7 +22,7 @@ Backends (default: a fast CPU build for this machine, -march=native):
                       across SSE4.2/AVX/AVX2/AVX-512 variants, loaded from the output directory)
   --cuda              NVIDIA CUDA (needs nvcc); output suffix -cuda
   --cuda-archs=LIST   CMAKE_CUDA_ARCHITECTURES for --cuda (default: "native" if a GPU is visible, else
-                      "75-virtual;80-virtual;86-real;89-real;90-real")
+                      "75-virtual;80-real;86-real;89-real;90-real;120-real")
   --metal             Apple Metal (macOS only); output suffix -metal
   --vulkan            Vulkan (needs the Vulkan SDK / glslc); output suffix -vulkan
 
@@ -176,7 +176,9 @@ case "$backend" in
     need nvcc "Install the CUDA toolkit (https://developer.nvidia.com/cuda-downloads) and put nvcc on PATH."
     if [ -z "$cuda_archs" ]; then
       if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then cuda_archs=native
-      else cuda_archs="75-virtual;80-virtual;86-real;89-real;90-real"; fi
+      # Published set: machine code for A100, RTX 30, RTX 40/L4/L40, H100/H200, RTX 50 (sm 80, 86, 89, 90, 120),
+      # plus sm 75 PTX that the driver JIT-compiles for any other GPU CUDA 13 supports (Turing T4, B200, ...).
+      else cuda_archs="75-virtual;80-real;86-real;89-real;90-real;120-real"; fi
     fi
     # A dynamically loaded backend module (libggml-cuda), added to the portable CPU natives at run time: the loader
     # skips it (and uses the CPU) when the NVIDIA driver or the CUDA runtime is missing.

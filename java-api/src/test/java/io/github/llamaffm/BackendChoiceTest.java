@@ -87,7 +87,7 @@ class BackendChoiceTest {
         Path cudaJar = cudaDir().resolve("llama-ffm-natives-" + NativeLoader.platform() + "-cuda.jar");
         assumeTrue(Files.isRegularFile(cudaJar), "no CUDA natives (./build-native.sh --cuda)");
         assumeTrue(!nvidiaDriverPresent(), "this machine has an NVIDIA driver");
-        Path cpuJar = TestModels.nativeDir().resolve("llama-ffm-natives-" + NativeLoader.platform() + ".jar");
+        Path cpuJar = TestModels.nativesJar();
         Run r = run(home, List.of(cpuJar, cudaJar), List.of(), TestModels.tiny().toString());
         assertThat(r.exit()).as(r.out()).isZero();
         assertThat(r.out()).contains("backend=cpu").containsPattern("generated=[1-9]\\d* chars");

@@ -29,7 +29,7 @@ class NativesJarTest {
     }
 
     private static Process launch(Path home, Path workDir, boolean withJar, Path firstOnClassPath) throws Exception {
-        Path jar = TestModels.nativeDir().resolve("llama-ffm-natives-" + NativeLoader.platform() + ".jar");
+        Path jar = TestModels.nativesJar();
         assertThat(jar).as("natives jar from ./build-native.sh").exists();
         String cp = (firstOnClassPath != null ? firstOnClassPath + File.pathSeparator : "")
                 + System.getProperty("java.class.path") + (withJar ? File.pathSeparator + jar : "");
@@ -64,7 +64,7 @@ class NativesJarTest {
         try (var dirs = Files.list(cache)) {
             List<Path> versions = dirs.toList();
             assertThat(versions).as("one extracted version, no leftover temporary directories").hasSize(1);
-            assertThat(versions.getFirst().resolve("libllama.so")).exists();
+            assertThat(versions.getFirst().resolve(System.mapLibraryName("llama"))).exists();
         }
     }
 

@@ -23,13 +23,22 @@ public final class TestModels {
         return p.toAbsolutePath().normalize();
     }
 
-    /** native/build/&lt;platform&gt; of this checkout. */
+    /** native/build/&lt;platform&gt; of this checkout (else the -portable or -metal build, as CI jobs make). */
     public static Path nativeDir() {
-        Path dir = projectRoot().resolve("native/build").resolve(NativeLoader.platform());
-        if (!Files.isDirectory(dir)) {
-            throw new IllegalStateException("natives not built: run ./build-native.sh (" + dir + ")");
+        Path build = projectRoot().resolve("native/build");
+        for (String suffix : new String[] {"", "-portable", "-metal"}) {
+            Path dir = build.resolve(NativeLoader.platform() + suffix);
+            if (Files.isDirectory(dir.resolve("natives"))) {
+                return dir;
+            }
         }
-        return dir;
+        throw new IllegalStateException("natives not built: run ./build-native.sh (" + build.resolve(NativeLoader.platform()) + ")");
+    }
+
+    /** The natives jar ./build-native.sh wrote beside the libraries of {@link #nativeDir()}. */
+    public static Path nativesJar() {
+        Path dir = nativeDir();
+        return dir.resolve("llama-ffm-natives-" + dir.getFileName() + ".jar");
     }
 
     public static Properties buildInfo() {

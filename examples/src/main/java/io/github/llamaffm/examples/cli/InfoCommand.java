@@ -80,6 +80,8 @@ public final class InfoCommand implements Callable<Integer> {
         Map<String, Object> runtime = new LinkedHashMap<>();
         runtime.put("llamaCppVersion", LlamaRuntime.llamaCppVersion());
         runtime.put("libraryDirectory", LlamaRuntime.libraryDirectory().toString());
+        runtime.put("backend", LlamaRuntime.backend().name());
+        runtime.put("backendReason", LlamaRuntime.backend().reason());
         runtime.put("systemInfo", LlamaRuntime.systemInfo().strip());
         runtime.put("gpuOffload", LlamaRuntime.supportsGpuOffload());
         runtime.put("mmap", LlamaRuntime.supportsMmap());
@@ -121,6 +123,7 @@ public final class InfoCommand implements Callable<Integer> {
                 ? "yes (" + info.chatTemplate().get().length() + " characters)" : "no (chat falls back to a built-in one)");
         out.println();
         row(out, "llama.cpp", LlamaRuntime.llamaCppVersion() + " from " + LlamaRuntime.libraryDirectory());
+        row(out, "backend", LlamaRuntime.backend().name() + " — " + LlamaRuntime.backend().reason());
         row(out, "system info", LlamaRuntime.systemInfo().strip());
         row(out, "gpu offload", LlamaRuntime.supportsGpuOffload() ? "supported" : "not supported (CPU-only build)");
         for (int i = 0; i < devices.size(); i++) {
