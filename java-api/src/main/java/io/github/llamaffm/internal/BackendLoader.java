@@ -140,7 +140,7 @@ public final class BackendLoader {
         lines = NativeRuntime.endCapture();
         NativeRuntime.clearLastError(); // the probe's errors are reported by the returned reason, not by later calls
         if (reg.equals(MemorySegment.NULL)) {
-            return explain(m.backend(), lines);
+            return explain(m, lines);
         }
         long devices;
         try {
@@ -174,26 +174,61 @@ public final class BackendLoader {
         return null;
     }
 
-    /** Turns ggml's "failed to load X: dlerror" into what the user must install. */
-    static String explain(String backend, List<String> lines) {
+    /**
+     * Turns ggml's "failed to load X: dlerror" into what the user must install, looking up the backend's driver and
+     * runtime libraries one by one (also where the loader's message names no library, as on Windows).
+     */
+    static String explain(NativeLoader.BackendModule m, List<String> lines) {
         String detail = lines.stream().filter(l -> l.contains("failed to load")).findFirst()
                 .map(l -> {
                     int at = l.indexOf(": ", l.indexOf("failed to load"));
                     return (at < 0 ? l : l.substring(at + 2)).strip();
                 })
-                .orElseGet(() -> lines.isEmpty() ? "the module did not load" : lines.getLast().strip());
-        String d = detail.toLowerCase(Locale.ROOT);
-        String what;
-        if (d.contains("libcuda.so") || d.contains("nvcuda.dll")) {
-            what = "NVIDIA driver not found";
-        } else if (d.contains("cudart") || d.contains("cublas")) {
-            what = "CUDA runtime libraries (cudart, cuBLAS) not found";
-        } else if (d.contains("vulkan")) {
-            what = "Vulkan loader not found";
-        } else {
-            what = display(backend) + " backend did not load";
+                .orElseGet(() -> lines.isEmpty() ? "" : lines.getLast().strip());
+        // The dynamic linker names the first missing dependency in its own order (say cuBLAS); the driver, when it
+        // is missing too, is what the user needs first.
+        String missing = firstMissing(m);
+        if (missing != null && !detail.contains(missing)) {
+            detail = missing + ": cannot be opened" + (detail.isEmpty() ? "" : "; " + detail);
         }
-        return what + " (" + detail + ")";
+        String what = missingWhat(missing != null ? missing : detail);
+        if (what == null) {
+            what = display(m.backend()) + " backend did not load";
+        }
+        return what + " (" + (detail.isEmpty() ? m.library().toString() : detail) + ")";
+    }
+
+    private static String missingWhat(String text) {
+        String d = text.toLowerCase(Locale.ROOT);
+        if (d.contains("libcuda.so") || d.contains("nvcuda.dll")) {
+            return "NVIDIA driver not found";
+        } else if (d.contains("cudart") || d.contains("cublas")) {
+            return "CUDA runtime libraries (cudart, cuBLAS) not found";
+        } else if (d.contains("vulkan")) {
+            return "Vulkan loader not found";
+        }
+        return null;
+    }
+
+    /** The first driver or runtime library of the module's backend that cannot be opened, or null. */
+    private static String firstMissing(NativeLoader.BackendModule m) {
+        boolean windows = NativeLoader.platform().startsWith("windows");
+        String cuda = m.buildInfo().getProperty("cuda.version", "13").split("\\.")[0];
+        List<String> needed = switch (m.backend()) {
+            case "cuda" -> windows
+                    ? List.of("nvcuda.dll", "cudart64_" + cuda + ".dll", "cublas64_" + cuda + ".dll", "cublasLt64_" + cuda + ".dll")
+                    : List.of("libcuda.so.1", "libcudart.so." + cuda, "libcublas.so." + cuda, "libcublasLt.so." + cuda);
+            case "vulkan" -> List.of(windows ? "vulkan-1.dll" : "libvulkan.so.1");
+            default -> List.of();
+        };
+        for (String lib : needed) {
+            try (Arena a = Arena.ofConfined()) {
+                SymbolLookup.libraryLookup(lib, a);
+            } catch (IllegalArgumentException e) {
+                return lib;
+            }
+        }
+        return null;
     }
 
     /** The best of the CPU variants of a GGML_BACKEND_DL build, as ggml_backend_load_best does. */
