@@ -8,12 +8,14 @@ package io.github.llamaffm;
  * @param promptTokens      tokens in the prompt
  * @param cachedPromptTokens prompt tokens reused from the KV cache (not decoded again)
  * @param generatedTokens   tokens sampled
- * @param promptMillis      llama.cpp's time for prompt processing
- * @param generationMillis  llama.cpp's time for generating tokens
+ * @param promptMillis      time for prompt processing: llama.cpp's own timing for a {@link Generation}; wall-clock
+ *                          from submission to the first token for a {@link SequenceScheduler} sequence
+ * @param generationMillis  time for generating tokens: llama.cpp's own timing for a {@link Generation}; wall-clock
+ *                          from the first token to the end for a scheduled sequence
  */
 public record GenerationResult(String text, FinishReason finishReason, int promptTokens, int cachedPromptTokens,
                                int generatedTokens, double promptMillis, double generationMillis) {
-    /** Generated tokens per second of generation time (llama.cpp's eval timing); 0 if unknown. */
+    /** Generated tokens per second of {@link #generationMillis()}; 0 if unknown. */
     public double tokensPerSecond() {
         return generationMillis > 0 ? generatedTokens * 1000.0 / generationMillis : 0;
     }

@@ -574,10 +574,4 @@ public final class LlamaContext implements AutoCloseable {
         handle.ensureOpen();
         return vocabulary;
     }
-
-    // --- for the package's owners ------------------------------------------------------------------------------
-
-    NativeHandle handle() {
-        return handle;
-    }
 }

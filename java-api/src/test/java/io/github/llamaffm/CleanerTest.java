@@ -6,11 +6,7 @@ import org.junit.jupiter.api.Test;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
 import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -20,21 +16,7 @@ class CleanerTest {
 
     @Test
     void aForgottenContextIsFreedByTheCleanerAndTheWarningNamesWhereItWasCreated() throws Exception {
-        List<LogRecord> records = new CopyOnWriteArrayList<>();
-        Handler handler = new Handler() {
-            @Override
-            public void publish(LogRecord r) {
-                records.add(r);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        Logger jul = Logger.getLogger("io.github.llamaffm");
-        jul.addHandler(handler);
+        LogCapture log = LogCapture.of("io.github.llamaffm");
         String previous = System.getProperty(NativeHandle.DEBUG_PROPERTY);
         System.setProperty(NativeHandle.DEBUG_PROPERTY, "true");
         try (LlamaModel model = LlamaModel.load(TestModels.tiny())) {
@@ -49,7 +31,7 @@ class CleanerTest {
                 Thread.sleep(20);
             }
             assertThat(weights.references()).as("the context's reference on the model is released").isOne();
-            LogRecord warning = records.stream()
+            LogRecord warning = log.records.stream()
                     .filter(r -> r.getMessage().startsWith("LlamaContext was not closed")).findFirst().orElseThrow();
             assertThat(warning.getLevel()).isEqualTo(java.util.logging.Level.WARNING);
             StringWriter trace = new StringWriter();
@@ -61,7 +43,7 @@ class CleanerTest {
                         .result().generatedTokens()).isEqualTo(2);
             }
         } finally {
-            jul.removeHandler(handler);
+            log.close();
             if (previous == null) {
                 System.clearProperty(NativeHandle.DEBUG_PROPERTY);
             } else {

@@ -6,12 +6,9 @@ import org.junit.jupiter.api.Test;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -77,21 +74,8 @@ class EmbeddingsMemoryLoggingTest {
 
     @Test
     void aCancelledDecodeDoesNotLogErrors() throws Exception {
-        Logger jul = Logger.getLogger("io.github.llamaffm.native");
-        List<LogRecord> records = new java.util.concurrent.CopyOnWriteArrayList<>();
-        Handler handler = new Handler() {
-            @Override
-            public void publish(LogRecord r) {
-                records.add(r);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        jul.addHandler(handler);
+        LogCapture log = LogCapture.of("io.github.llamaffm.native");
+        List<LogRecord> records = log.records;
         try (LlamaModel model = LlamaModel.load(TestModels.tiny());
              LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(256).build());
              Generation g = ctx.generate("cancel quietly", GenerateOptions.builder().maxTokens(100).sampler(Sampler.greedy()).build())) {
@@ -103,30 +87,15 @@ class EmbeddingsMemoryLoggingTest {
             });
             assertThat(g.result().finishReason()).isEqualTo(FinishReason.CANCELLED);
         } finally {
-            jul.removeHandler(handler);
+            log.close();
         }
         assertThat(records).noneMatch(r -> r.getLevel().intValue() >= Level.WARNING.intValue());
     }
 
     @Test
     void llamaCppLogGoesToSystemLoggerAndNothingToStdout() {
-        Logger jul = Logger.getLogger("io.github.llamaffm.native");
-        List<LogRecord> records = new ArrayList<>();
-        Handler handler = new Handler() {
-            @Override
-            public void publish(LogRecord r) {
-                records.add(r);
-            }
-
-            @Override
-            public void flush() {}
-
-            @Override
-            public void close() {}
-        };
-        Level before = jul.getLevel();
-        jul.setLevel(Level.ALL);
-        jul.addHandler(handler);
+        LogCapture log = LogCapture.all("io.github.llamaffm.native");
+        List<LogRecord> records = log.records;
         PrintStream out = System.out;
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
         System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
@@ -135,8 +104,7 @@ class EmbeddingsMemoryLoggingTest {
             ctx.generate("quiet", GenerateOptions.builder().maxTokens(3).sampler(Sampler.greedy()).build()).text();
         } finally {
             System.setOut(out);
-            jul.removeHandler(handler);
-            jul.setLevel(before);
+            log.close();
         }
         assertThat(captured.toString(StandardCharsets.UTF_8)).isEmpty();
         // llama.cpp's INFO lines (model loader) arrive, one level down (FINE = System.Logger DEBUG).

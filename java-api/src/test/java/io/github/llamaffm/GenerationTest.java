@@ -95,6 +95,21 @@ class GenerationTest {
     }
 
     @Test
+    void aFailingConsumerEndsTheGenerationWithErrorNotCancelled() {
+        try (LlamaContext ctx = newContext()) {
+            RuntimeException boom = new IllegalStateException("consumer failed");
+            Generation g = ctx.generate("Fail", GenerateOptions.builder().maxTokens(20).sampler(Sampler.greedy()).build());
+            assertThatThrownBy(() -> g.forEach(t -> {
+                throw boom;
+            })).isSameAs(boom);
+            assertThat(g.isFinished()).isTrue();
+            assertThat(g.result().finishReason()).isEqualTo(FinishReason.ERROR);
+            // The context goes on: the next generation runs normally.
+            assertThat(run(ctx, "Again", GenerateOptions.builder().maxTokens(3).sampler(Sampler.greedy()).build())).hasSize(3);
+        }
+    }
+
+    @Test
     void cancelFromAnotherThreadEndsWithinOneDecodeStep() throws Exception {
         try (LlamaContext ctx = newContext()) {
             List<Token> seen = new ArrayList<>();

@@ -39,7 +39,8 @@ import java.util.concurrent.TimeUnit;
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
 public class TokenLoopBenchmark {
     static final int TOKENS = 32;
-    static final int THREADS = Math.max(1, ContextOptions.defaultThreads());
+    /** Threads of both loops: {@code -Dllamaffm.bench.threads=N} (a loaded machine measures best with 1). */
+    static final int THREADS = Integer.getInteger("llamaffm.bench.threads", Math.max(1, ContextOptions.defaultThreads()));
 
     LlamaModel model;
     LlamaContext context;
@@ -59,7 +60,7 @@ public class TokenLoopBenchmark {
     @Setup
     public void setUp() {
         model = LlamaModel.load(BenchModels.model());
-        context = model.newContext(ContextOptions.builder().contextSize(512).build());
+        context = model.newContext(ContextOptions.builder().contextSize(512).threads(THREADS).batchThreads(THREADS).build());
         options = GenerateOptions.builder().maxTokens(TOKENS).sampler(Sampler.greedy()).build();
         prompt = model.vocabulary().tokenize("The Mistral 7B paper shows", true, true);
 
