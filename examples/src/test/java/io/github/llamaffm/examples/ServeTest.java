@@ -462,7 +462,8 @@ class ServeTest {
                 new PrintWriter(new StringWriter(), true), new PrintWriter(err, true))
                 .execute("serve", "--port", "0", "-np", "2", "-c", "512", "-t", "2", "--alias", "cli-demo",
                         "--demo-cache", demoCache.toString()));
-        Pattern listening = Pattern.compile("listening on (http://127\\.0\\.0\\.1:\\d+/v1)");
+        Pattern listening = Pattern.compile("listening on (http://127\\.0\\.0\\.1:\\d+/v1)[^\\n]*\\n");
+        // The whole line: printf reaches the StringWriter piece by piece, so wait for its end.
         await(() -> listening.matcher(err.toString()).find() || !t.isAlive(), Duration.ofSeconds(60));
         Matcher m = listening.matcher(err.toString());
         assertThat(m.find()).as(err.toString()).isTrue();
