@@ -15,7 +15,9 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -60,6 +62,11 @@ public final class LlamaContext implements AutoCloseable {
         this.options = options;
         ModelInfo info = model.info();
         this.modelInfo = info;
+        if (options.embeddings() && options.microBatchSize() % options.sequences() != 0) {
+            // llama.cpp sizes its reserved pooling graph for a multiple of n_seq_max tokens and aborts otherwise.
+            throw new IllegalArgumentException("an embeddings context needs a microBatchSize that is a multiple of "
+                    + "its sequences: microBatchSize " + options.microBatchSize() + ", sequences " + options.sequences());
+        }
         NativeHandle modelHandle = model.handle();
         modelHandle.retain();
         Arena a = Arena.ofShared();
@@ -78,7 +85,8 @@ public final class LlamaContext implements AutoCloseable {
             llama_context_params.swa_full(params, options.swaFull());
             llama_context_params.offload_kqv(params, options.offloadKqv());
             llama_context_params.embeddings(params, options.embeddings());
-            if (options.embeddings()) {
+            if (options.embeddings() && !hasOwnPooling(model)) {
+                // The model's own pooling (CLS, last, rank, mean) when its file names one; mean otherwise.
                 llama_context_params.pooling_type(params, Llama.LLAMA_POOLING_TYPE_MEAN());
             }
             llama_context_params.kv_unified(params, options.kvUnified());
@@ -327,57 +335,104 @@ public final class LlamaContext implements AutoCloseable {
     // --- embeddings ---------------------------------------------------------------------------------------
 
     /**
-     * Embeds text (mean-pooled over its tokens). Needs a context created with
+     * Embeds text (pooled as {@link #embed(List, boolean)} does). Needs a context created with
      * {@link ContextOptions.Builder#embeddings(boolean) embeddings(true)}.
      *
      * @param normalize scale to unit length (for cosine similarity)
      */
     public float[] embed(String text, boolean normalize) {
         Objects.requireNonNull(text, "text");
+        return embed(List.of(text), normalize).getFirst();
+    }
+
+    /** Whether the model names a pooling type other than none ({@code <arch>.pooling_type}, overrides first). */
+    private static boolean hasOwnPooling(LlamaModel model) {
+        String key = model.info().architecture() + ".pooling_type";
+        Object type = model.options().metadataOverrides().get(key);
+        if (type == null) {
+            type = model.info().metadata().get(key);
+        }
+        return type != null && !type.toString().isBlank() && !type.toString().strip().equals("0");
+    }
+
+    /**
+     * Embeds several texts, as many per {@code llama_decode} as fit the batch size and the context's
+     * {@link ContextOptions#sequences()} (one sequence each), pooled with the model's own pooling type when its file
+     * names one (CLS, last token, mean) and mean pooling otherwise. Needs a context created with
+     * {@link ContextOptions.Builder#embeddings(boolean) embeddings(true)}; use
+     * {@link ContextOptions.Builder#kvUnified(boolean) kvUnified(true)} so that every sequence may use the whole
+     * context.
+     *
+     * @param normalize scale each vector to unit length (for cosine similarity)
+     * @return one vector per text, in input order
+     * @throws IllegalArgumentException if a text has no tokens or more than the batch size
+     */
+    public List<float[]> embed(List<String> texts, boolean normalize) {
+        Objects.requireNonNull(texts, "texts");
         if (!options.embeddings()) {
             throw new IllegalStateException("embed needs a context created with ContextOptions.embeddings(true)");
         }
-        try (var claim = claims.claim()) {
-            int[] tokens = vocabulary.tokenize(text, true, false);
+        int[][] tokenized = new int[texts.size()][];
+        for (int i = 0; i < tokenized.length; i++) {
+            int[] tokens = vocabulary.tokenize(Objects.requireNonNull(texts.get(i), "text"), true, false);
+            String which = texts.size() == 1 ? "text" : "text " + i;
             if (tokens.length == 0) {
-                throw new IllegalArgumentException("text has no tokens");
+                throw new IllegalArgumentException(which + " has no tokens");
             }
             if (tokens.length > batch.capacity()) {
-                throw new IllegalArgumentException("text has " + tokens.length + " tokens; embedding takes at most the batch size "
-                        + batch.capacity());
+                throw new IllegalArgumentException(which + " has " + tokens.length
+                        + " tokens; embedding takes at most the batch size " + batch.capacity());
             }
+            tokenized[i] = tokens;
+        }
+        try (var claim = claims.claim()) {
             ensureNoScheduler();
             clearCache();
             batch.clearAbort();
-            batch.clear();
-            for (int i = 0; i < tokens.length; i++) {
-                batch.add(tokens[i], i, 0, true);
-            }
-            try {
-                batch.decode();
-            } finally {
-                Llama.llama_memory_clear(memory, true);
-            }
+            List<float[]> out = new ArrayList<>(tokenized.length);
             int n = modelInfo.embeddingSize();
-            MemorySegment e = Llama.llama_get_embeddings_seq(ctx, 0);
-            if (e.equals(MemorySegment.NULL)) {
-                throw new LlamaException("llama.cpp produced no embeddings");
-            }
-            float[] v = e.reinterpret((long) n * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
-            if (normalize) {
-                double sum = 0;
-                for (float f : v) {
-                    sum += (double) f * f;
-                }
-                double norm = Math.sqrt(sum);
-                if (norm > 0) {
-                    for (int i = 0; i < v.length; i++) {
-                        v[i] = (float) (v[i] / norm);
+            int next = 0;
+            while (next < tokenized.length) {
+                int first = next;
+                batch.clear();
+                while (next < tokenized.length && next - first < options.sequences()
+                        && tokenized[next].length <= batch.remaining()) {
+                    int[] tokens = tokenized[next];
+                    for (int i = 0; i < tokens.length; i++) {
+                        batch.add(tokens[i], i, next - first, true);
                     }
+                    next++;
+                }
+                try {
+                    batch.decode();
+                } finally {
+                    Llama.llama_memory_clear(memory, true);
+                }
+                for (int seq = 0; seq < next - first; seq++) {
+                    MemorySegment e = Llama.llama_get_embeddings_seq(ctx, seq);
+                    if (e.equals(MemorySegment.NULL)) {
+                        throw new LlamaException("llama.cpp produced no embeddings");
+                    }
+                    float[] v = e.reinterpret((long) n * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
+                    out.add(normalize ? normalized(v) : v);
                 }
             }
-            return v;
+            return out;
         }
+    }
+
+    private static float[] normalized(float[] v) {
+        double sum = 0;
+        for (float f : v) {
+            sum += (double) f * f;
+        }
+        double norm = Math.sqrt(sum);
+        if (norm > 0) {
+            for (int i = 0; i < v.length; i++) {
+                v[i] = (float) (v[i] / norm);
+            }
+        }
+        return v;
     }
 
     // --- state ----------------------------------------------------------------------------------------------
