@@ -1,0 +1,193 @@
+package io.github.llamaffm.langchain4j;
+
+import dev.langchain4j.data.embedding.Embedding;
+import dev.langchain4j.data.segment.TextSegment;
+import dev.langchain4j.model.ModelProvider;
+import dev.langchain4j.model.embedding.EmbeddingModel;
+import dev.langchain4j.model.embedding.listener.EmbeddingModelListener;
+import dev.langchain4j.model.output.Response;
+import dev.langchain4j.model.output.TokenUsage;
+import io.github.llamaffm.ContextOptions;
+import io.github.llamaffm.LlamaContext;
+import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.ModelOptions;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A LangChain4j {@link EmbeddingModel} running a GGUF model in process: {@link #embedAll} embeds many segments per
+ * {@code llama_decode} ({@link LlamaContext#embed(List, boolean)}), pooled the way the model's file says (mean for
+ * models without a pooling type), normalised to unit length unless {@link Builder#normalize(boolean)} says otherwise.
+ * Calls from several threads take turns on the one embeddings context.
+ *
+ * {@snippet :
+ * try (LlamaFfmEmbeddingModel embeddings = LlamaFfmEmbeddingModel.builder()
+ *         .modelPath(Path.of("nomic-embed-text-v1.5.Q8_0.gguf")).build()) {
+ *     List<Embedding> vectors = embeddings.embedAll(List.of(TextSegment.from("a"), TextSegment.from("b"))).content();
+ * }
+ * }
+ */
+public final class LlamaFfmEmbeddingModel implements EmbeddingModel, AutoCloseable {
+    private final LlamaContext context;
+    private final LlamaModel ownedModel;
+    private final boolean normalize;
+    private final String modelName;
+    private final List<EmbeddingModelListener> listeners;
+    private final ReentrantLock lock = new ReentrantLock();
+
+    private LlamaFfmEmbeddingModel(Builder b) {
+        if ((b.context == null) == (b.modelPath == null)) {
+            throw new IllegalArgumentException("set exactly one of modelPath(...) and context(...)");
+        }
+        if (b.context != null) {
+            if (!b.context.options().embeddings()) {
+                throw new IllegalArgumentException("the context must be created with ContextOptions.embeddings(true)");
+            }
+            this.context = b.context;
+            this.ownedModel = null;
+        } else {
+            LlamaModel model = LlamaModel.load(b.modelPath, b.modelOptions);
+            try {
+                this.context = model.newContext(b.contextOptions.toBuilder().embeddings(true).kvUnified(true).build());
+            } catch (RuntimeException | Error e) {
+                model.close();
+                throw e;
+            }
+            this.ownedModel = model;
+        }
+        this.normalize = b.normalize;
+        this.listeners = List.copyOf(b.listeners);
+        this.modelName = b.modelName != null ? b.modelName : Engine.defaultName(context.model());
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public Response<List<Embedding>> embedAll(List<TextSegment> segments) {
+        Objects.requireNonNull(segments, "segments");
+        List<String> texts = segments.stream().map(TextSegment::text).toList();
+        List<float[]> vectors;
+        int tokens = 0;
+        lock.lock();
+        try {
+            vectors = context.embed(texts, normalize);
+        } finally {
+            lock.unlock();
+        }
+        for (String t : texts) {
+            tokens += context.vocabulary().tokenize(t, true, false).length;
+        }
+        List<Embedding> out = new ArrayList<>(vectors.size());
+        vectors.forEach(v -> out.add(Embedding.from(v)));
+        return Response.from(out, new TokenUsage(tokens));
+    }
+
+    @Override
+    public int dimension() {
+        return context.modelInfo().embeddingSize();
+    }
+
+    @Override
+    public String modelName() {
+        return modelName;
+    }
+
+    @Override
+    public List<EmbeddingModelListener> listeners() {
+        return listeners;
+    }
+
+    @Override
+    public ModelProvider provider() {
+        return ModelProvider.OTHER;
+    }
+
+    /** The embeddings context this model uses. */
+    public LlamaContext context() {
+        return context;
+    }
+
+    /** Frees the model and context if this model loaded them ({@link Builder#modelPath}). */
+    @Override
+    public void close() {
+        if (ownedModel != null) {
+            lock.lock();
+            try {
+                context.close();
+                ownedModel.close();
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    /**
+     * Builds a {@link LlamaFfmEmbeddingModel} from either {@link #modelPath(Path)} (loaded and owned) or
+     * {@link #context(LlamaContext)} (an embeddings context of a loaded model, shared: not closed by it).
+     */
+    public static final class Builder {
+        private Path modelPath;
+        private LlamaContext context;
+        private ModelOptions modelOptions = ModelOptions.defaults();
+        private ContextOptions contextOptions = ContextOptions.builder().sequences(8).build();
+        private boolean normalize = true;
+        private String modelName;
+        private List<EmbeddingModelListener> listeners = List.of();
+
+        private Builder() {}
+
+        /** Listeners of every request (LangChain4j's {@code EmbeddingModelListener}). Defaults to none. */
+        public Builder listeners(List<EmbeddingModelListener> listeners) {
+            this.listeners = List.copyOf(listeners);
+            return this;
+        }
+
+        public Builder modelPath(Path modelPath) {
+            this.modelPath = Objects.requireNonNull(modelPath, "modelPath");
+            return this;
+        }
+
+        /** An embeddings context ({@link ContextOptions.Builder#embeddings(boolean) embeddings(true)}). */
+        public Builder context(LlamaContext context) {
+            this.context = Objects.requireNonNull(context, "context");
+            return this;
+        }
+
+        /** Load options for {@link #modelPath}; defaults to {@link ModelOptions#defaults()}. */
+        public Builder modelOptions(ModelOptions modelOptions) {
+            this.modelOptions = Objects.requireNonNull(modelOptions, "modelOptions");
+            return this;
+        }
+
+        /**
+         * Context options for {@link #modelPath}; embeddings and a unified KV cache are always turned on. Defaults to
+         * {@link ContextOptions#defaults()} with 8 sequences (texts embedded per decode, if they fit the batch).
+         */
+        public Builder contextOptions(ContextOptions contextOptions) {
+            this.contextOptions = Objects.requireNonNull(contextOptions, "contextOptions");
+            return this;
+        }
+
+        /** Scale vectors to unit length (for cosine similarity). Defaults to {@code true}. */
+        public Builder normalize(boolean normalize) {
+            this.normalize = normalize;
+            return this;
+        }
+
+        /** The name {@link #modelName()} reports; defaults to the model's file name. */
+        public Builder modelName(String modelName) {
+            this.modelName = modelName;
+            return this;
+        }
+
+        public LlamaFfmEmbeddingModel build() {
+            return new LlamaFfmEmbeddingModel(this);
+        }
+    }
+}

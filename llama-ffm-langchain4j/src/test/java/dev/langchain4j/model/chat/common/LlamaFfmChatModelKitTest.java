@@ -1,0 +1,67 @@
+package dev.langchain4j.model.chat.common;
+
+import dev.langchain4j.model.chat.ChatModel;
+import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import io.github.llamaffm.langchain4j.LlamaFfmChatRequestParameters;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.List;
+
+/**
+ * LangChain4j's own {@code ChatModel} test kit ({@link AbstractChatModelIT}, langchain4j-core 1.19.0 tests jar) run
+ * against {@code LlamaFfmChatModel}: parameters (maxOutputTokens in request and defaults, integration-specific
+ * parameters), token usage, finish reason, response metadata, and the "fails with UnsupportedFeatureException"
+ * contract for what is not supported (model name, tools, tool choice REQUIRED, JSON formats, images).
+ */
+class LlamaFfmChatModelKitTest extends AbstractChatModelIT {
+    private final LlamaFfmKit kit = new LlamaFfmKit();
+    private final ChatModel model = kit.chat(ChatRequestParameters.builder().build(), List.of(), null);
+
+    @AfterAll
+    void close() {
+        kit.close();
+    }
+
+    @Override
+    protected List<ChatModel> models() {
+        return List.of(model);
+    }
+
+    @Override
+    protected ChatModel createModelWith(ChatRequestParameters parameters) {
+        return kit.chat(parameters, List.of(), null);
+    }
+
+    @Override
+    protected ChatRequestParameters createIntegrationSpecificParameters(int maxOutputTokens) {
+        return LlamaFfmChatRequestParameters.builder().maxOutputTokens(maxOutputTokens).seed(1L).build();
+    }
+
+    @Override protected boolean supportsModelNameParameter() { return false; }
+    @Override protected boolean supportsTools() { return false; }
+    @Override protected boolean supportsToolChoiceRequired() { return false; }
+    @Override protected boolean supportsJsonResponseFormat() { return false; }
+    @Override protected boolean supportsJsonResponseFormatWithSchema() { return false; }
+    @Override protected boolean supportsJsonResponseFormatWithRawSchema() { return false; }
+    @Override protected boolean supportsSingleImageInputAsBase64EncodedString() { return false; }
+    @Override protected boolean supportsSingleImageInputAsPublicURL() { return false; }
+
+    @Override @ParameterizedTest @MethodSource("models") @Disabled(LlamaFfmKit.RANDOM_WEIGHTS)
+    protected void should_respect_user_message(ChatModel model) { }
+
+    @Override @ParameterizedTest @MethodSource("models") @Disabled(LlamaFfmKit.RANDOM_WEIGHTS)
+    protected void should_respect_system_message(ChatModel model) { }
+
+    @Override @ParameterizedTest @MethodSource("models") @Disabled(LlamaFfmKit.RANDOM_WEIGHTS)
+    protected void should_respect_multiple_messages(ChatModel model) { }
+
+    @Override @ParameterizedTest @MethodSource("models") @Disabled(LlamaFfmKit.RANDOM_WEIGHTS)
+    protected void should_respect_stopSequences_in_chat_request(ChatModel model) { }
+
+    @Override @Test @Disabled(LlamaFfmKit.RANDOM_WEIGHTS)
+    protected void should_respect_stopSequences_in_default_model_parameters() { }
+}
