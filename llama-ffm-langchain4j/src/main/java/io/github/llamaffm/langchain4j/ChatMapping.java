@@ -102,9 +102,13 @@ final class ChatMapping {
         if (p.topK() != null) {
             sb.topK(p.topK());
         }
-        float repeat = s.repeatPenalty();
-        float frequency = p.frequencyPenalty() != null ? p.frequencyPenalty().floatValue() : s.frequencyPenalty();
-        float presence = p.presencePenalty() != null ? p.presencePenalty().floatValue() : s.presencePenalty();
+        Sampler.Penalties penalties = s.penalties();
+        if (p.frequencyPenalty() != null) {
+            penalties = penalties.withFrequency(p.frequencyPenalty().floatValue());
+        }
+        if (p.presencePenalty() != null) {
+            penalties = penalties.withPresence(p.presencePenalty().floatValue());
+        }
         if (p instanceof LlamaFfmChatRequestParameters lp) {
             if (lp.seed() != null) {
                 sb.seed(lp.seed());
@@ -113,10 +117,10 @@ final class ChatMapping {
                 sb.minP(lp.minP().floatValue());
             }
             if (lp.repeatPenalty() != null) {
-                repeat = lp.repeatPenalty().floatValue();
+                penalties = penalties.withRepeat(lp.repeatPenalty().floatValue());
             }
         }
-        sb.penalties(s.penaltyLastN(), repeat, frequency, presence);
+        sb.penalties(penalties);
         GenerateOptions.Builder gb = base.toBuilder().sampler(sb.build());
         if (p.maxOutputTokens() != null) {
             gb.maxTokens(p.maxOutputTokens());
@@ -131,7 +135,7 @@ final class ChatMapping {
         return switch (reason) {
             case END_OF_GENERATION, STOP_STRING -> FinishReason.STOP;
             case MAX_TOKENS, CONTEXT_FULL -> FinishReason.LENGTH;
-            case CANCELLED -> FinishReason.OTHER;
+            case CANCELLED, ERROR -> FinishReason.OTHER;
         };
     }
 

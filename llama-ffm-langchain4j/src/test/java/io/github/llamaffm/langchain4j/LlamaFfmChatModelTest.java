@@ -130,8 +130,8 @@ class LlamaFfmChatModelTest {
                 .topK(12).minP(0.02).seed(99L).repeatPenalty(1.1).frequencyPenalty(0.4).presencePenalty(0.6)
                 .maxOutputTokens(33).stopSequences(List.of("END")).build(), "m", GenerateOptions.defaults());
         Sampler s = o.sampler();
-        assertThat(List.<Object>of(s.temperature(), s.topP(), s.topK(), s.minP(), s.seed(), s.repeatPenalty(),
-                s.frequencyPenalty(), s.presencePenalty(), o.maxTokens(), o.stopStrings()))
+        assertThat(List.<Object>of(s.temperature(), s.topP(), s.topK(), s.minP(), s.seed(), s.penalties().repeat(),
+                s.penalties().frequency(), s.penalties().presence(), o.maxTokens(), o.stopStrings()))
                 .containsExactly(0.3f, 0.8f, 12, 0.02f, 99L, 1.1f, 0.4f, 0.6f, 33, List.of("END"));
         Sampler d = ChatMapping.options(ChatRequestParameters.builder().build(), "m", GenerateOptions.defaults()).sampler();
         assertThat(d).isEqualTo(Sampler.defaults());
