@@ -6,6 +6,7 @@ import java.util.Objects;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
@@ -88,6 +89,30 @@ public final class GenerationService implements AutoCloseable {
         /** Completes on the service thread when the request has ended; see the class description for outcomes. */
         public CompletableFuture<GenerationResult> completion() {
             return completion;
+        }
+
+        /**
+         * Waits for the outcome: the result, or the failure rethrown (unchecked exceptions as they are, others in a
+         * {@link LlamaException}). An interrupt while waiting cancels the request, keeps the thread's interrupt
+         * status and throws a {@link CancellationException}.
+         */
+        public GenerationResult await() {
+            try {
+                return completion.get();
+            } catch (ExecutionException e) {
+                Throwable cause = e.getCause();
+                if (cause instanceof RuntimeException re) {
+                    throw re;
+                }
+                if (cause instanceof Error err) {
+                    throw err;
+                }
+                throw new LlamaException("generation failed", cause);
+            } catch (InterruptedException e) {
+                cancel();
+                Thread.currentThread().interrupt();
+                throw new CancellationException("interrupted while waiting for the generation");
+            }
         }
     }
 

@@ -8,6 +8,7 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Properties;
 
 /**
@@ -82,5 +83,21 @@ public final class TestModels {
             throw new IllegalStateException("reference tool missing: " + t);
         }
         return t;
+    }
+
+    /**
+     * The reply the facade generates greedily for {@code messages} rendered with the model's own chat template: the
+     * outside truth of the framework adapters' tests.
+     */
+    public static String greedyChatReply(Path model, List<ChatMessage> messages, int maxTokens) {
+        try (LlamaModel m = LlamaModel.load(model);
+             LlamaContext ctx = m.newContext(ContextOptions.builder().contextSize(1024).build())) {
+            String prompt = ChatTemplate.apply(ctx.chatTemplate(), messages, true);
+            try (Generation g = ctx.generate(prompt, GenerateOptions.builder().maxTokens(maxTokens)
+                    .sampler(Sampler.greedy()).build())) {
+                g.forEach(t -> { });
+                return g.result().text();
+            }
+        }
     }
 }

@@ -1,18 +1,9 @@
 package io.github.llamaffm.langchain4j;
 
-import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.ChatModel;
-import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import io.github.llamaffm.GenerationService;
-
-import java.util.List;
-import io.github.llamaffm.LlamaException;
-
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ExecutionException;
 
 /**
  * A LangChain4j {@link ChatModel} running a GGUF model in process through llama-ffm: messages rendered with the
@@ -32,11 +23,9 @@ import java.util.concurrent.ExecutionException;
  * <p>Not supported (yet): tool calling, JSON response formats, image/audio content — such requests fail with
  * LangChain4j's {@code UnsupportedFeatureException} before anything is generated.
  */
-public final class LlamaFfmChatModel implements ChatModel, AutoCloseable {
-    private final ChatCore core;
-
+public final class LlamaFfmChatModel extends LlamaFfmModelBase implements ChatModel {
     private LlamaFfmChatModel(Builder builder) {
-        this.core = new ChatCore(builder);
+        super(builder);
     }
 
     public static Builder builder() {
@@ -45,42 +34,7 @@ public final class LlamaFfmChatModel implements ChatModel, AutoCloseable {
 
     @Override
     public ChatResponse doChat(ChatRequest request) {
-        GenerationService.Request r = core.submit(request, token -> { });
-        try {
-            return ChatMapping.response(r.completion().get(), core.engine.modelName);
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof RuntimeException re ? re : new LlamaException("generation failed", e.getCause());
-        } catch (InterruptedException e) {
-            r.cancel();
-            Thread.currentThread().interrupt();
-            throw new CancellationException("interrupted while generating");
-        }
-    }
-
-    @Override
-    public ChatRequestParameters defaultRequestParameters() {
-        return core.defaultRequestParameters();
-    }
-
-    @Override
-    public List<ChatModelListener> listeners() {
-        return core.listeners;
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
-    }
-
-    /** The service this model runs on: pass it to {@link ChatModelBuilder#service} to share the loaded model. */
-    public GenerationService service() {
-        return core.engine.service;
-    }
-
-    /** Frees the model if this chat model loaded it ({@link ChatModelBuilder#modelPath}); a shared service stays open. */
-    @Override
-    public void close() {
-        core.close();
+        return ChatMapping.response(submit(request, token -> { }).await(), engine.modelName);
     }
 
     /** Builds a {@link LlamaFfmChatModel}; see {@link ChatModelBuilder}. */

@@ -1,11 +1,8 @@
 package io.github.llamaffm.langchain4j;
 
 import dev.langchain4j.exception.UnsupportedFeatureException;
-import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.StreamingChatModel;
-import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
-import dev.langchain4j.model.chat.request.ChatRequestParameters;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
@@ -13,7 +10,6 @@ import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.chat.response.StreamingHandle;
 import io.github.llamaffm.GenerationService;
 
-import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicReference;
@@ -40,11 +36,9 @@ import java.util.concurrent.atomic.AtomicReference;
  * <p>Requests that cannot be served (tool calling, JSON response formats, image content, another model name) throw
  * LangChain4j's {@code UnsupportedFeatureException} from {@code chat(...)} itself.
  */
-public final class LlamaFfmStreamingChatModel implements StreamingChatModel, AutoCloseable {
-    private final ChatCore core;
-
+public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implements StreamingChatModel {
     private LlamaFfmStreamingChatModel(Builder builder) {
-        this.core = new ChatCore(builder);
+        super(builder);
     }
 
     public static Builder builder() {
@@ -58,7 +52,7 @@ public final class LlamaFfmStreamingChatModel implements StreamingChatModel, Aut
         PartialResponseContext context = new PartialResponseContext(handle);
         GenerationService.Request r;
         try {
-            r = core.submit(request, token -> {
+            r = submit(request, token -> {
                 if (!token.text().isEmpty() && !handle.isCancelled()) {
                     try {
                         handler.onPartialResponse(new PartialResponse(token.text()), context);
@@ -90,7 +84,7 @@ public final class LlamaFfmStreamingChatModel implements StreamingChatModel, Aut
                 error(handler, new CancellationException("the generation was cancelled: the model was closed"));
                 return;
             }
-            ChatResponse response = ChatMapping.response(result, core.engine.modelName);
+            ChatResponse response = ChatMapping.response(result, engine.modelName);
             try {
                 handler.onCompleteResponse(response);
             } catch (RuntimeException e) {
@@ -129,32 +123,6 @@ public final class LlamaFfmStreamingChatModel implements StreamingChatModel, Aut
         public boolean isCancelled() {
             return cancelled;
         }
-    }
-
-    @Override
-    public ChatRequestParameters defaultRequestParameters() {
-        return core.defaultRequestParameters();
-    }
-
-    @Override
-    public List<ChatModelListener> listeners() {
-        return core.listeners;
-    }
-
-    @Override
-    public ModelProvider provider() {
-        return ModelProvider.OTHER;
-    }
-
-    /** The service this model runs on: pass it to {@link ChatModelBuilder#service} to share the loaded model. */
-    public GenerationService service() {
-        return core.engine.service;
-    }
-
-    /** Frees the model if this chat model loaded it ({@link ChatModelBuilder#modelPath}); a shared service stays open. */
-    @Override
-    public void close() {
-        core.close();
     }
 
     /** Builds a {@link LlamaFfmStreamingChatModel}; see {@link ChatModelBuilder}. */

@@ -62,15 +62,7 @@ class LlamaFfmChatModelTest {
 
     /** Greedy text the facade generates from {@code messages} rendered with the model's template. */
     static String reference(List<ChatMessage> messages, int maxTokens) {
-        try (LlamaModel model = LlamaModel.load(MODEL);
-             LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(1024).build())) {
-            String prompt = ChatTemplate.apply(ctx.chatTemplate(), messages, true);
-            try (Generation g = ctx.generate(prompt, GenerateOptions.builder().maxTokens(maxTokens)
-                    .sampler(Sampler.greedy()).build())) {
-                g.forEach(t -> { });
-                return g.result().text();
-            }
-        }
+        return TestModels.greedyChatReply(MODEL, messages, maxTokens);
     }
 
     @Test

@@ -5,7 +5,6 @@ import io.github.llamaffm.FinishReason;
 import io.github.llamaffm.GenerateOptions;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.GenerationService;
-import io.github.llamaffm.LlamaException;
 import io.github.llamaffm.Sampler;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
@@ -28,8 +27,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
 import java.util.UUID;
-import java.util.concurrent.CancellationException;
-import java.util.concurrent.ExecutionException;
 import java.util.function.Consumer;
 import java.util.function.Function;
 
@@ -71,16 +68,7 @@ public final class LlamaFfmChatModel implements ChatModel {
 
     @Override
     public ChatResponse call(Prompt prompt) {
-        GenerationService.Request r = submit(prompt, token -> { });
-        try {
-            return response(r.completion().get(), r);
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof RuntimeException re ? re : new LlamaException("generation failed", e.getCause());
-        } catch (InterruptedException e) {
-            r.cancel();
-            Thread.currentThread().interrupt();
-            throw new CancellationException("interrupted while generating");
-        }
+        return response(submit(prompt, token -> { }).await());
     }
 
     @Override
@@ -199,7 +187,7 @@ public final class LlamaFfmChatModel implements ChatModel {
         return v != null ? v : defaults != null ? getter.apply(defaults) : null;
     }
 
-    private ChatResponse response(GenerationResult result, GenerationService.Request r) {
+    private ChatResponse response(GenerationResult result) {
         notifyResult(result);
         AssistantMessage message = new AssistantMessage(result.text());
         return new ChatResponse(List.of(new Generation(message,

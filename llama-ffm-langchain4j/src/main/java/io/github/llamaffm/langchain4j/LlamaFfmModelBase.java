@@ -1,5 +1,6 @@
 package io.github.llamaffm.langchain4j;
 
+import dev.langchain4j.model.ModelProvider;
 import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
@@ -8,13 +9,17 @@ import io.github.llamaffm.GenerationService;
 
 import java.util.List;
 
-/** What the chat and the streaming chat model share: the engine, default parameters, listeners. */
-final class ChatCore implements AutoCloseable {
+/**
+ * What {@link LlamaFfmChatModel} and {@link LlamaFfmStreamingChatModel} share: the engine, default parameters,
+ * listeners, and the methods of LangChain4j's chat model interfaces that read them.
+ */
+public abstract sealed class LlamaFfmModelBase implements AutoCloseable
+        permits LlamaFfmChatModel, LlamaFfmStreamingChatModel {
     final Engine engine;
-    final LlamaFfmChatRequestParameters defaults;
-    final List<ChatModelListener> listeners;
+    private final LlamaFfmChatRequestParameters defaults;
+    private final List<ChatModelListener> listeners;
 
-    ChatCore(ChatModelBuilder<?> builder) {
+    LlamaFfmModelBase(ChatModelBuilder<?> builder) {
         LlamaFfmChatRequestParameters defaults = builder.parameters();
         List<ChatModelListener> listeners = builder.listeners();
         Engine engine = builder.engine();
@@ -36,10 +41,25 @@ final class ChatCore implements AutoCloseable {
         return engine.service.submit(prompt, options, listener);
     }
 
-    ChatRequestParameters defaultRequestParameters() {
+    /** The builder's parameters: LangChain4j merges each request's parameters over them. */
+    public ChatRequestParameters defaultRequestParameters() {
         return defaults;
     }
 
+    public List<ChatModelListener> listeners() {
+        return listeners;
+    }
+
+    public ModelProvider provider() {
+        return ModelProvider.OTHER;
+    }
+
+    /** The service this model runs on: pass it to {@link ChatModelBuilder#service} to share the loaded model. */
+    public GenerationService service() {
+        return engine.service;
+    }
+
+    /** Frees the model if this chat model loaded it ({@link ChatModelBuilder#modelPath}); a shared service stays open. */
     @Override
     public void close() {
         engine.close();
