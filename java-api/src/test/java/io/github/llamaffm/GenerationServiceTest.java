@@ -144,6 +144,9 @@ class GenerationServiceTest {
                     throw new IllegalStateException(e);
                 }
             });
+            while (!slow.isStarted()) { // the service thread takes it into a sequence
+                Thread.onSpinWait();
+            }
             GenerationService.Request waiting = service.submit("Hi", greedy(4), t -> { });
             Thread closer = Thread.ofPlatform().start(service::close);
             while (!service.isClosed()) {
