@@ -20,16 +20,19 @@ final class BenchModels {
 
     static Path model() {
         try {
-            Path root = projectRoot();
-            Properties p = new Properties();
-            try (InputStream in = Files.newInputStream(root.resolve("native/build/linux-x86_64/build-info.properties"))) {
-                p.load(in);
-            }
-            Path vocab = Path.of(p.getProperty("llama.cpp.source"), "models", "ggml-vocab-llama-spm.gguf");
-            return TinyModel.cached(SPEC, vocab, Path.of(System.getProperty("user.home"), ".cache", "llama-ffm", "bench-models"));
+            return TinyModel.cached(SPEC, vocabulary(), Path.of(System.getProperty("user.home"), ".cache", "llama-ffm", "bench-models"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** llama.cpp's LLaMA SentencePiece vocabulary (32000 tokens, Mistral 7B's), from the built source tree. */
+    static Path vocabulary() throws IOException {
+        Properties p = new Properties();
+        try (InputStream in = Files.newInputStream(projectRoot().resolve("native/build/linux-x86_64/build-info.properties"))) {
+            p.load(in);
+        }
+        return Path.of(p.getProperty("llama.cpp.source"), "models", "ggml-vocab-llama-spm.gguf");
     }
 
     static Path projectRoot() {

@@ -186,7 +186,7 @@ public final class BenchServeCommand implements Callable<Integer> {
 
     private static Map<String, Double> percentiles(double[] sorted) {
         Map<String, Double> m = new LinkedHashMap<>();
-        for (int p : List.of(50, 90, 99, 100)) {
+        for (int p : List.of(50, 90, 95, 99, 100)) {
             m.put(p == 100 ? "max" : "p" + p, LoadTest.Result.percentile(sorted, p));
         }
         return m;
