@@ -21,6 +21,7 @@ Usage: benchmarks/suite.sh [options]
   --serve-seconds N   duration of each server load run (default 8)
   --llama-server PATH upstream llama-server built from the pinned source (default: \$LLAMA_SERVER, or
                       llama-server next to the native libraries); without one only llama-ffm serve is measured
+  --e2e-runs N        generations per end-to-end process: the fresh JVM's first one, then warm ones (default 4)
   --no-kherud         skip de.kherud:llama
   --out DIR           results directory (default benchmarks/target/suite-<date>)
 Needs: ./build-native.sh done, JDK 25 (JAVA_HOME), Maven, jq, curl.
@@ -29,7 +30,7 @@ USAGE
 
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 rounds=3; threads=""; layers=4; models="tiny,mistral"; np=64; ng=32; clients="1,4,16"; serve_s=8
-llama_server="${LLAMA_SERVER:-}"; kherud=1; out=""
+llama_server="${LLAMA_SERVER:-}"; kherud=1; out=""; e2e_runs=4
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift ;;
@@ -41,6 +42,7 @@ while [ $# -gt 0 ]; do
     --clients) clients="$2"; shift ;;
     --serve-seconds) serve_s="$2"; shift ;;
     --llama-server) llama_server="$2"; shift ;;
+    --e2e-runs) e2e_runs="$2"; shift ;;
     --no-kherud) kherud=0 ;;
     --out) out="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -146,13 +148,16 @@ e2e_record() { # model round tool  (reads JSON lines)
     | while IFS=$'\t' read -r k v; do record "$1" "$k" "$3" "$2" "$v"; done
 }
 run_facade() { # model round mode
-  "${JAVA[@]}" -cp "$BJAR" io.github.llamaffm.benchmarks.EndToEnd "${MODEL[$1]}" "$threads" "$3" "$ng" 4 2>/dev/null \
+  "${JAVA[@]}" -cp "$BJAR" io.github.llamaffm.benchmarks.EndToEnd "${MODEL[$1]}" "$threads" "$3" "$ng" "$e2e_runs" 2>/dev/null \
     | grep '^{' | e2e_record "$1" "$2" "facade-$3"
 }
 PROMPT=$("${JAVA[@]}" -cp "$BJAR" io.github.llamaffm.benchmarks.EndToEnd --print-prompt)
 run_kherud() { # model round mode
   [ "$kherud" = 1 ] || return 0
-  timeout 600 java -cp "$KJAR" "$ROOT/benchmarks/suite/KherudBench.java" "${MODEL[$1]}" "$threads" "$3" "$ng" 4 "$PROMPT" \
+  # Its loader deletes every file named llama* in its temporary folder (in /tmp: other programs' files too, e.g.
+  # /tmp/llamaffm-native.lock): give it a private one.
+  local tmp="$out/kherud-tmp"; mkdir -p "$tmp"
+  timeout 600 java -Djava.io.tmpdir="$tmp" -Dde.kherud.llama.tmpdir="$tmp" -cp "$KJAR" "$ROOT/benchmarks/suite/KherudBench.java" "${MODEL[$1]}" "$threads" "$3" "$ng" "$e2e_runs" "$PROMPT" \
     2>/dev/null | grep '^{' | e2e_record "$1" "$2" "kherud-$3" || log "kherud $3 failed on $1"
 }
 
