@@ -14,7 +14,7 @@ Usage: ./build-native.sh [options]
 
 Builds llama.cpp ${LLAMA_CPP_TAG} (pinned in native/llama-cpp.lock) as shared libraries, with the patches in
 native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple and
-llama-quantize. Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties, and
+llama-quantize, and upstream's RPC server ggml-rpc-server (every build has the RPC backend, GGML_RPC). Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties, and
 llama-ffm-natives-<platform>.jar: the runtime libraries as a natives jar for the class path).
 
 Backends (default: a fast CPU build for this machine, -march=native):
@@ -162,6 +162,9 @@ cmake_args=(
   -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF
   -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON
+  # The RPC backend (ggml-rpc) in every build: a model can be split across upstream's ggml-rpc-server processes on
+  # other hosts (ModelOptions.rpcServers, llama-ffm rpc-server). It is a client library plus a small server tool.
+  -DGGML_RPC=ON
 )
 # Our libraries are loaded from their own directory: make the tools find their libraries beside them.
 if [ "$os" = linux ]; then cmake_args+=("-DCMAKE_INSTALL_RPATH=\$ORIGIN" -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON); fi
@@ -205,7 +208,7 @@ fi
 
 # --- build -------------------------------------------------------------------------------------------
 log "building $platform (jobs=$jobs)"
-targets=(llama llama-bench llama-simple llama-quantize)
+targets=(llama llama-bench llama-simple llama-quantize ggml-rpc-server)
 # GPU backend modules are separate targets that "llama" does not depend on (GGML_BACKEND_DL).
 case "$backend" in cuda) targets+=(ggml-cuda) ;; vulkan) targets+=(ggml-vulkan) ;; esac
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
@@ -238,8 +241,9 @@ fi
 # --- install into native/build/<platform> ------------------------------------------------------------
 shopt -s nullglob
 for f in "$BUILD"/bin/*.so* "$BUILD"/bin/*.dylib "$BUILD"/bin/*.dll \
-         "$BUILD"/bin/llama-bench "$BUILD"/bin/llama-simple "$BUILD"/bin/llama-quantize \
-         "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe; do
+         "$BUILD"/bin/llama-bench "$BUILD"/bin/llama-simple "$BUILD"/bin/llama-quantize "$BUILD"/bin/ggml-rpc-server \
+         "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe \
+         "$BUILD"/bin/ggml-rpc-server.exe; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   cp -P -p "$f" "$OUT/"   # -P keeps the libfoo.so -> libfoo.so.0 symlinks
 done
@@ -283,7 +287,7 @@ jarfile="$OUT/llama-ffm-natives-$platform.jar"
 stage="$OUT/natives"
 if [ ! -f "$jarfile" ] || [ ! -f "$stage/io/github/llamaffm/natives/$classifier/natives.list" ] \
    || [ "$ROOT/build-native.sh" -nt "$jarfile" ] \
-   || [ -n "$(find "$OUT" -maxdepth 1 \( -name '*.so*' -o -name '*.dylib' -o -name '*.dll' -o -name build-info.properties \) \
+   || [ -n "$(find "$OUT" -maxdepth 1 \( -name '*.so*' -o -name '*.dylib' -o -name '*.dll' -o -name 'ggml-rpc-server*' -o -name build-info.properties \) \
               -newer "$jarfile" | head -1)" ]; then
   rm -rf "$stage"
   res="$stage/io/github/llamaffm/natives/$classifier"
@@ -297,7 +301,13 @@ if [ ! -f "$jarfile" ] || [ ! -f "$stage/io/github/llamaffm/natives/$classifier/
       if [ -n "$module" ]; then case "$name" in "lib$module".*|"$module".*) ;; *) continue ;; esac; fi
       if [ -L "$f" ]; then echo "$name -> $(readlink "$f")"
       else cp -p "$f" "$res/"; echo "$name"; fi
-    done; } > "$res/natives.list"
+    done
+    # upstream's RPC server in the base natives, so a worker host needs only them (llama-ffm rpc-server)
+    if [ -z "$module" ]; then
+      for f in "$OUT"/ggml-rpc-server "$OUT"/ggml-rpc-server.exe; do
+        [ -f "$f" ] && { cp -p "$f" "$res/"; basename "$f"; }
+      done
+    fi; } > "$res/natives.list"
   grep -q '^[^#]' "$res/natives.list" || die "no libraries to package in $OUT"
   # Tells two builds of the same llama.cpp and patches apart (the loader's extraction folder is keyed by it).
   echo "content.hash=$(cd "$res" && grep -v -e '^#' -e ' -> ' natives.list | while read -r f; do cat "$f"; done     | (sha256sum 2>/dev/null || shasum -a 256) | cut -c1-16)" >> "$res/build-info.properties"

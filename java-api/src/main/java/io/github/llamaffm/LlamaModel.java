@@ -7,6 +7,7 @@ import io.github.llamaffm.bindings.llama_progress_callback;
 import io.github.llamaffm.gguf.GgufFile;
 import io.github.llamaffm.internal.NativeHandle;
 import io.github.llamaffm.internal.NativeRuntime;
+import io.github.llamaffm.internal.RpcBackend;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -15,6 +16,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,8 +42,13 @@ public final class LlamaModel implements AutoCloseable {
         this.path = path;
         this.model = model;
         this.options = options;
-        // The free action captures the native pointer (the parameter), never this model.
-        this.handle = new NativeHandle(this, "LlamaModel " + path, () -> Llama.llama_model_free(model));
+        List<String> rpc = options.rpcServers();
+        RpcBackend.acquire(model, !rpc.isEmpty() || options.devices().stream().anyMatch(d -> d.startsWith("RPC")), rpc);
+        // The free action captures the native pointer (the parameter) and the endpoint list, never this model.
+        this.handle = new NativeHandle(this, "LlamaModel " + path, () -> {
+            Llama.llama_model_free(model);
+            RpcBackend.release(model, rpc);
+        });
         this.vocabulary = new Vocabulary(this, Llama.llama_model_get_vocab(model));
         this.info = readInfo();
     }
@@ -54,8 +61,9 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * Loads a GGUF model.
      *
-     * @throws ModelLoadException if the file is missing, unreadable, not a model llama.cpp can load, or the load was
-     *                            cancelled by the progress listener
+     * @throws ModelLoadException if the file is missing, unreadable, not a model llama.cpp can load, the load was
+     *                            cancelled by the progress listener, or an RPC server is unreachable, silent or of
+     *                            another protocol version
      * @throws IllegalArgumentException if {@code options} name a device that does not exist
      */
     public static LlamaModel load(Path path, ModelOptions options) {
@@ -75,7 +83,15 @@ public final class LlamaModel implements AutoCloseable {
         if (options.slidingWindow() > 0) {
             overrides.put(architectureOf(abs) + ".attention.sliding_window", (long) options.slidingWindow());
         }
+        checkRpcServers(abs, options); // before any native call: llama.cpp's client would block or fail later
         NativeRuntime.ensureInitialized();
+        for (String endpoint : options.rpcServers()) {
+            try {
+                RpcBackend.register(endpoint);
+            } catch (IllegalStateException e) {
+                throw new ModelLoadException(abs, "RPC server " + endpoint + ": " + e.getMessage());
+            }
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment params = Llama.llama_model_default_params(arena);
             llama_model_params.n_gpu_layers(params, options.gpuLayers());
@@ -91,6 +107,21 @@ public final class LlamaModel implements AutoCloseable {
             }
             if (!options.devices().isEmpty()) {
                 llama_model_params.devices(params, devices(arena, options.devices()));
+            } else if (!options.rpcServers().isEmpty() || anyRpcDeviceRegistered()) {
+                // ggml registers RPC servers for the whole process: name this model's devices so it does not use
+                // servers another model asked for
+                llama_model_params.devices(params, devices(arena, defaultDevices(options.rpcServers())));
+            }
+            float[] split = options.tensorSplit();
+            if (split.length > 0) {
+                long max = Llama.llama_max_devices();
+                if (split.length > max) {
+                    throw new IllegalArgumentException("tensorSplit has " + split.length + " values; this llama.cpp "
+                            + "supports at most " + max + " devices");
+                }
+                MemorySegment ts = arena.allocate(ValueLayout.JAVA_FLOAT, max);
+                MemorySegment.copy(split, 0, ts, ValueLayout.JAVA_FLOAT, 0, split.length);
+                llama_model_params.tensor_split(params, ts);
             }
             ProgressBridge progress = null;
             if (options.progressListener() != null) {
@@ -174,6 +205,61 @@ public final class LlamaModel implements AutoCloseable {
             }
         }
         return array;
+    }
+
+    /** Probes every RPC endpoint not already in use by a model of this process (bounded, pure Java). */
+    private static void checkRpcServers(Path abs, ModelOptions options) {
+        for (String endpoint : options.rpcServers()) {
+            if (RpcBackend.inUse(endpoint)) {
+                continue; // our own open connection: a probe would wait behind it (one client at a time)
+            }
+            try {
+                RpcBackend.probe(endpoint, options.rpcTimeout());
+            } catch (IOException e) {
+                throw new ModelLoadException(abs, "RPC server " + endpoint + ": " + e.getMessage());
+            }
+        }
+    }
+
+    private static boolean anyRpcDeviceRegistered() {
+        for (long i = 0, n = Llama.ggml_backend_dev_count(); i < n; i++) {
+            if (RpcBackend.isRpcDevice(Llama.ggml_backend_dev_get(i))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * llama.cpp's default device choice restricted to these RPC servers: their devices first (in the given order),
+     * then the local GPUs (integrated GPUs only when there is no discrete one). The CPU is always used.
+     */
+    private static List<String> defaultDevices(List<String> rpcServers) {
+        List<String> rpc = new ArrayList<>();
+        List<String> gpus = new ArrayList<>();
+        List<String> igpus = new ArrayList<>();
+        for (String endpoint : rpcServers) {
+            for (long i = 0, n = Llama.ggml_backend_dev_count(); i < n; i++) {
+                MemorySegment dev = Llama.ggml_backend_dev_get(i);
+                if (RpcBackend.isRpcDevice(dev) && endpoint.equals(NativeRuntime.cString(Llama.ggml_backend_dev_description(dev)))) {
+                    rpc.add(NativeRuntime.cString(Llama.ggml_backend_dev_name(dev)));
+                }
+            }
+        }
+        for (long i = 0, n = Llama.ggml_backend_dev_count(); i < n; i++) {
+            MemorySegment dev = Llama.ggml_backend_dev_get(i);
+            if (RpcBackend.isRpcDevice(dev)) {
+                continue;
+            }
+            String name = NativeRuntime.cString(Llama.ggml_backend_dev_name(dev));
+            switch (BackendDevice.Type.of(Llama.ggml_backend_dev_type(dev))) {
+                case GPU -> gpus.add(name);
+                case INTEGRATED_GPU -> igpus.add(name);
+                default -> { }
+            }
+        }
+        rpc.addAll(gpus.isEmpty() ? igpus : gpus);
+        return rpc;
     }
 
     private static MemorySegment devices(Arena arena, List<String> names) {

@@ -3,6 +3,7 @@ package io.github.llamaffm;
 import io.github.llamaffm.bindings.Llama;
 import io.github.llamaffm.internal.NativeLoader;
 import io.github.llamaffm.internal.NativeRuntime;
+import io.github.llamaffm.internal.RpcBackend;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -81,7 +82,11 @@ public final class LlamaRuntime {
         return Llama.llama_supports_mlock();
     }
 
-    /** Devices of all loaded backends (CPU always; GPUs when built with CUDA/Metal/Vulkan and present). */
+    /**
+     * Devices of all loaded backends: the CPU always; GPUs when built with CUDA/Metal/Vulkan and present; the devices
+     * of every RPC server a model of this process was loaded with ({@link ModelOptions.Builder#rpcServers}), named
+     * {@code RPC<n>[host:port]} with the endpoint as description (memory 0 when the server does not answer now).
+     */
     public static List<BackendDevice> devices() {
         NativeRuntime.ensureInitialized();
         List<BackendDevice> out = new ArrayList<>();
@@ -91,7 +96,11 @@ public final class LlamaRuntime {
             MemorySegment total = arena.allocate(ValueLayout.JAVA_LONG);
             for (long i = 0; i < n; i++) {
                 MemorySegment dev = Llama.ggml_backend_dev_get(i);
-                Llama.ggml_backend_dev_memory(dev, free, total);
+                free.set(ValueLayout.JAVA_LONG, 0, 0);
+                total.set(ValueLayout.JAVA_LONG, 0, 0);
+                if (!RpcBackend.isRpcDevice(dev) || rpcReachable(NativeRuntime.cString(Llama.ggml_backend_dev_description(dev)))) {
+                    Llama.ggml_backend_dev_memory(dev, free, total);
+                }
                 out.add(new BackendDevice(
                         NativeRuntime.cString(Llama.ggml_backend_dev_name(dev)),
                         NativeRuntime.cString(Llama.ggml_backend_dev_description(dev)),
@@ -101,5 +110,18 @@ public final class LlamaRuntime {
             }
         }
         return List.copyOf(out);
+    }
+
+    /** Asking an RPC device for its memory connects to its server, which must answer first (bounded, pure Java). */
+    private static boolean rpcReachable(String endpoint) {
+        if (RpcBackend.inUse(endpoint)) {
+            return true;
+        }
+        try {
+            RpcBackend.probe(endpoint, java.time.Duration.ofSeconds(2));
+            return true;
+        } catch (java.io.IOException e) {
+            return false;
+        }
     }
 }

@@ -1,5 +1,8 @@
 package io.github.llamaffm;
 
+import io.github.llamaffm.internal.RpcBackend;
+
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -31,6 +34,9 @@ public final class ModelOptions {
     private final int slidingWindow;
     private final Map<String, Object> metadataOverrides;
     private final List<String> devices;
+    private final List<String> rpcServers;
+    private final Duration rpcTimeout;
+    private final float[] tensorSplit;
     private final LoadProgressListener progressListener;
 
     private ModelOptions(Builder b) {
@@ -44,6 +50,9 @@ public final class ModelOptions {
         this.slidingWindow = b.slidingWindow;
         this.metadataOverrides = Collections.unmodifiableMap(new LinkedHashMap<>(b.metadataOverrides));
         this.devices = List.copyOf(b.devices);
+        this.rpcServers = List.copyOf(b.rpcServers);
+        this.rpcTimeout = b.rpcTimeout;
+        this.tensorSplit = b.tensorSplit.clone();
         this.progressListener = b.progressListener;
     }
 
@@ -69,6 +78,9 @@ public final class ModelOptions {
         b.slidingWindow = slidingWindow;
         b.metadataOverrides.putAll(metadataOverrides);
         b.devices.addAll(devices);
+        b.rpcServers.addAll(rpcServers);
+        b.rpcTimeout = rpcTimeout;
+        b.tensorSplit = tensorSplit.clone();
         b.progressListener = progressListener;
         return b;
     }
@@ -86,6 +98,12 @@ public final class ModelOptions {
     public Map<String, Object> metadataOverrides() { return metadataOverrides; }
     /** Names of the devices to offload to (see {@link LlamaRuntime#devices()}); empty = all. */
     public List<String> devices() { return devices; }
+    /** RPC servers ({@code host:port}) whose devices this model may use (see {@link Builder#rpcServers}). */
+    public List<String> rpcServers() { return rpcServers; }
+    /** Bound on connecting to, and the first answer of, each RPC server (see {@link Builder#rpcTimeout}). */
+    public Duration rpcTimeout() { return rpcTimeout; }
+    /** Proportions of the offloaded model per device (see {@link Builder#tensorSplit}); empty = llama.cpp's default. */
+    public float[] tensorSplit() { return tensorSplit.clone(); }
     /** The load-progress listener, or {@code null}. */
     public LoadProgressListener progressListener() { return progressListener; }
 
@@ -94,7 +112,8 @@ public final class ModelOptions {
         return "ModelOptions[gpuLayers=" + gpuLayers + ", mainGpu=" + mainGpu + ", splitMode=" + splitMode
                 + ", mmap=" + mmap + ", mlock=" + mlock + ", vocabOnly=" + vocabOnly + ", checkTensors=" + checkTensors
                 + ", slidingWindow=" + slidingWindow + ", metadataOverrides=" + metadataOverrides
-                + ", devices=" + devices + "]";
+                + ", devices=" + devices + ", rpcServers=" + rpcServers + ", rpcTimeout=" + rpcTimeout
+                + ", tensorSplit=" + java.util.Arrays.toString(tensorSplit) + "]";
     }
 
     /** Receives load progress; return {@code false} to cancel the load (then {@code load} throws). */
@@ -119,6 +138,9 @@ public final class ModelOptions {
         private int slidingWindow = 0;
         private final Map<String, Object> metadataOverrides = new LinkedHashMap<>();
         private final List<String> devices = new ArrayList<>();
+        private final List<String> rpcServers = new ArrayList<>();
+        private Duration rpcTimeout = Duration.ofSeconds(5);
+        private float[] tensorSplit = new float[0];
         private LoadProgressListener progressListener;
 
         private Builder() {}
@@ -235,6 +257,72 @@ public final class ModelOptions {
             for (String d : deviceNames) {
                 devices.add(Objects.requireNonNull(d, "device name"));
             }
+            return this;
+        }
+
+        /**
+         * Remote devices: llama.cpp RPC servers ({@code ggml-rpc-server}, or {@code llama-ffm rpc-server}) as
+         * {@code host:port} (IPv4 address or host name). Their devices join the local GPUs: they appear in
+         * {@link LlamaRuntime#devices()} as {@code RPC<n>[host:port]} once a model used them, and take offloaded
+         * layers under {@link #gpuLayers}, {@link #splitMode} and {@link #tensorSplit} like local GPUs (upstream
+         * puts them first, before local GPUs; the CPU keeps what is not offloaded). Before llama.cpp sees an endpoint,
+         * llama-ffm connects to it and checks the protocol version within {@link #rpcTimeout}: a dead, silent or
+         * foreign endpoint fails the load with a {@link ModelLoadException}. The protocol has no authentication or
+         * encryption: use only servers on a network you trust (README, "Several machines"). Defaults to none.
+         *
+         * @throws IllegalArgumentException if an endpoint is not {@code host:port} with a port 1..65535, or repeats
+         */
+        public Builder rpcServers(List<String> endpoints) {
+            List<String> checked = new ArrayList<>();
+            for (String e : endpoints) {
+                String ok = RpcBackend.checkEndpoint(e);
+                if (checked.contains(ok)) {
+                    throw new IllegalArgumentException("RPC endpoint " + ok + " is listed twice");
+                }
+                checked.add(ok);
+            }
+            rpcServers.clear();
+            rpcServers.addAll(checked);
+            return this;
+        }
+
+        /**
+         * How long to wait for each RPC server to accept the connection and answer the protocol handshake.
+         * Defaults to 5 seconds.
+         *
+         * @throws IllegalArgumentException if not positive
+         */
+        public Builder rpcTimeout(Duration timeout) {
+            Objects.requireNonNull(timeout, "rpcTimeout");
+            if (timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("rpcTimeout must be positive, was " + timeout);
+            }
+            this.rpcTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * How much of the offloaded model each device gets, in the order of the model's devices (RPC servers first
+         * in {@link #rpcServers} order, then local GPUs; or the order of {@link #devices}): layers with
+         * {@link SplitMode#LAYER}, rows with {@link SplitMode#ROW}. Values are proportions, e.g. {@code 3, 1}.
+         * Defaults to none: llama.cpp splits by each device's free memory.
+         *
+         * @throws IllegalArgumentException if a value is negative or not finite, or all are 0
+         */
+        public Builder tensorSplit(float... proportions) {
+            Objects.requireNonNull(proportions, "tensorSplit");
+            float sum = 0;
+            for (float p : proportions) {
+                if (!Float.isFinite(p) || p < 0) {
+                    throw new IllegalArgumentException("tensorSplit values must be finite and >= 0, was "
+                            + java.util.Arrays.toString(proportions));
+                }
+                sum += p;
+            }
+            if (proportions.length > 0 && sum == 0) {
+                throw new IllegalArgumentException("tensorSplit must have a value > 0");
+            }
+            this.tensorSplit = proportions.clone();
             return this;
         }
 

@@ -3,6 +3,7 @@ package io.github.llamaffm.examples;
 import io.github.llamaffm.LlamaRuntime;
 import io.github.llamaffm.examples.cli.BenchCommand;
 import io.github.llamaffm.examples.cli.BenchServeCommand;
+import io.github.llamaffm.examples.cli.RpcServerCommand;
 import io.github.llamaffm.examples.cli.ChatCommand;
 import io.github.llamaffm.examples.cli.CliException;
 import io.github.llamaffm.examples.cli.EmbedCommand;
@@ -55,11 +56,13 @@ import java.util.concurrent.Callable;
                 BenchCommand.class,
                 ServeCommand.class,
                 BenchServeCommand.class,
+                RpcServerCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Examples:",
                 "  llama-ffm generate -m mistral-7b.gguf --sliding-window 4096 \"The Mistral 7B paper\"",
                 "  llama-ffm chat -m mistral-7b-instruct.gguf --system \"Answer briefly.\"",
                 "  llama-ffm info --json",
+                "  llama-ffm rpc-server --port 50052      (then elsewhere: llama-ffm chat -m model.gguf --rpc host:50052)",
                 "  llama-ffm bench -p 64 -n 32 -r 3 --compare",
                 "  llama-ffm serve -m mistral-7b-instruct.gguf --parallel 4 --port 8080"})
 public final class Cli implements Callable<Integer> {

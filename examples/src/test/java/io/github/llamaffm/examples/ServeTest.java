@@ -60,15 +60,20 @@ class ServeTest {
     @TempDir
     static Path demoCache;
 
-    private static LlamaModel model;
-    private static OpenAiServer server;
-    private static final List<String> serverLog = new CopyOnWriteArrayList<>();
+    static LlamaModel model;
+    static OpenAiServer server;
+    static final List<String> serverLog = new CopyOnWriteArrayList<>();
     private static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
             .connectTimeout(Duration.ofSeconds(10)).build();
 
     @BeforeAll
     static void start() throws Exception {
         model = LlamaModel.load(DemoModel.path(demoCache, new PrintWriter(new StringWriter())));
+        startServer();
+    }
+
+    /** Serves {@link #model}; subclasses (RpcServeTest) load it their way and run every check here on it. */
+    static void startServer() throws Exception {
         server = OpenAiServer.start(model, contextOptions(4, 2048),
                 OpenAiServer.Options.defaults("demo").withPort(0).withApiKey(KEY).withMaxBodyBytes(16 * 1024)
                         .withMaxQueue(4),

@@ -25,6 +25,8 @@ public final class NativeBatch {
     private final MemorySegment outputs;
     private final MemorySegment[] seqIds;
     private final int capacity;
+    /** Whether the context's model has layers on RPC servers: decode then watches for lost connections. */
+    private final boolean rpc;
     private int size;
 
     /**
@@ -38,6 +40,7 @@ public final class NativeBatch {
         this.context = context;
         this.abortFlag = abortFlag;
         this.capacity = capacity;
+        this.rpc = RpcBackend.isRpcModel(Llama.llama_get_model(context));
         this.batch = Llama.llama_batch_init(arena, capacity, 0, 1);
         this.tokens = llama_batch.token(batch).reinterpret((long) capacity * Integer.BYTES);
         this.positions = llama_batch.pos(batch).reinterpret((long) capacity * Integer.BYTES);
@@ -114,11 +117,22 @@ public final class NativeBatch {
     public void decode() {
         llama_batch.n_tokens(batch, size);
         int status;
+        long rpcFailures = rpc ? RpcBackend.failureCount() : 0;
         NativeRuntime.decodingWith(abortFlag);
         try {
             status = Llama.llama_decode(context, batch);
         } finally {
             NativeRuntime.decodingWith(null);
+        }
+        if (rpc && status != 1 && status != ABORTED) {
+            // An RPC connection lost during this step: it computed on data that never arrived (patch 0010), so it
+            // fails like a failed compute (-3) instead of yielding a token; later steps fail inside llama.cpp.
+            if (status == 0 && RpcBackend.failureCount() != rpcFailures) {
+                status = -3;
+            }
+            if (status < -1) {
+                NativeRuntime.noteError(RpcBackend.lastFailure());
+            }
         }
         if (status != 0) {
             throw failure(status);

@@ -323,6 +323,9 @@ public final class NativeLoader {
                     }
                     Files.copy(in, tmp.resolve(name));
                 }
+                if (name.startsWith("ggml-rpc-server")) {
+                    tmp.resolve(name).toFile().setExecutable(true); // upstream's RPC server tool (llama-ffm rpc-server)
+                }
             }
             try {
                 Files.move(tmp, base, StandardCopyOption.ATOMIC_MOVE);

@@ -111,6 +111,11 @@ public final class NativeRuntime {
         return lines == null ? java.util.List.of() : lines;
     }
 
+    /** Records {@code message} as this thread's last llama.cpp error (a failure noticed outside llama.cpp's log). */
+    public static void noteError(String message) {
+        LAST_ERROR.set(message);
+    }
+
     /** Clears this thread's last llama.cpp error, before a call whose failure should be explained. */
     public static void clearLastError() {
         LAST_ERROR.remove();
@@ -167,6 +172,9 @@ public final class NativeRuntime {
             String s = text.reinterpret(Long.MAX_VALUE).getString(0).stripTrailing();
             if (effective == LOG_ERROR) {
                 LAST_ERROR.set(s);
+                if (s.startsWith("RPC server ")) {
+                    RpcBackend.lastFailure = s; // logged by ggml-rpc's own thread (patch 0010)
+                }
             }
             if (capture != null) {
                 capture.add(s);

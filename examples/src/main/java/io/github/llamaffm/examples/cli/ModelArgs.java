@@ -10,6 +10,8 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /** Options shared by every command that loads a model. */
 public final class ModelArgs {
@@ -38,6 +40,17 @@ public final class ModelArgs {
                     + "but its usual GGUF files omit it). Default: 0 = what the file says.")
     int slidingWindow;
 
+    @Option(names = "--rpc", paramLabel = "HOST:PORT", split = ",", order = 6,
+            description = "llama.cpp RPC servers (llama-ffm rpc-server on other hosts) whose devices take offloaded "
+                    + "layers like local GPUs, e.g. --rpc 10.0.0.2:50052,10.0.0.3:50052. No authentication: trusted "
+                    + "networks only.")
+    List<String> rpc = new ArrayList<>();
+
+    @Option(names = "--tensor-split", paramLabel = "P,P,...", split = ",", order = 7,
+            description = "Proportion of the offloaded layers per device, RPC servers first (e.g. 1,1,2). Default: by "
+                    + "free memory.")
+    List<Float> tensorSplit = new ArrayList<>();
+
     @Option(names = "--demo-cache", paramLabel = "DIR", hidden = true,
             description = "Directory for the generated demo model (default ~/.cache/llama-ffm/demo-models).")
     Path demoCache;
@@ -54,6 +67,12 @@ public final class ModelArgs {
         if (slidingWindow < 0) {
             throw new ParameterException(spec.commandLine(), "--sliding-window must be >= 0 (0 = the model's own), was "
                     + slidingWindow);
+        }
+        try {
+            options(); // the library's own checks of --rpc and --tensor-split, before anything is loaded
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), (e.getMessage().startsWith("RPC") ? "--rpc: "
+                    : "--tensor-split: ") + e.getMessage());
         }
         if (model != null && model.isBlank()) {
             throw new ParameterException(spec.commandLine(), "--model must not be empty");
@@ -114,7 +133,14 @@ public final class ModelArgs {
     }
 
     ModelOptions.Builder options() {
-        ModelOptions.Builder b = ModelOptions.builder().slidingWindow(slidingWindow);
+        ModelOptions.Builder b = ModelOptions.builder().slidingWindow(slidingWindow).rpcServers(rpc);
+        if (!tensorSplit.isEmpty()) {
+            float[] split = new float[tensorSplit.size()];
+            for (int i = 0; i < split.length; i++) {
+                split[i] = tensorSplit.get(i);
+            }
+            b.tensorSplit(split);
+        }
         if (gpuLayers != null) {
             b.gpuLayers(gpuLayers);
         }
