@@ -1,10 +1,11 @@
 package io.github.llamaffm;
 
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 import io.github.llamaffm.internal.NativeRuntime;
 import io.github.llamaffm.internal.RpcBackend;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
@@ -30,6 +31,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * the same greedy tokens as the local-only run; dead, silent, foreign and other-version endpoints are
  * {@link ModelLoadException}s within the timeout; a server killed mid-generation fails the request, not the JVM.
  */
+@Tag("tiny-model")
+@Tag("slow")
 @EnabledIf("io.github.llamaffm.LoopbackRpcServer#available")
 class RpcTest {
     /** Six layers: two stay on the CPU, two go to each server. */

@@ -98,6 +98,30 @@ class CliTest {
     }
 
     @Test
+    void rpcEndpointsAreCheckedBeforeLoading() throws Exception {
+        Run bad = run("generate", "-n", "4", "--rpc", "10.0.0.2", "Hello");
+        assertThat(bad.code()).isEqualTo(2);
+        assertThat(bad.err()).contains("--rpc: RPC endpoint must be host:port, was '10.0.0.2'");
+
+        int port;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        Run dead = run("generate", "-n", "4", "--rpc", "127.0.0.1:" + port, "Hello");
+        assertThat(dead.code()).isEqualTo(1);
+        assertThat(dead.err()).contains("RPC server 127.0.0.1:" + port).contains("connection refused");
+    }
+
+    @Test
+    void rpcServerRefusesANonNumericHostAndWarnsOffLoopback() {
+        Run r = run("rpc-server", "--host", "example.com");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--host must be an IPv4 address");
+        assertThat(io.github.llamaffm.examples.cli.RpcServerCommand.isLoopback("127.0.0.1")).isTrue();
+        assertThat(io.github.llamaffm.examples.cli.RpcServerCommand.isLoopback("10.0.0.2")).isFalse();
+    }
+
+    @Test
     void sameSeedGivesSameText() throws Exception {
         Run a = run("generate", "-n", "12", "--seed", "42", "--json", "Once upon a time");
         Run b = run("generate", "-n", "12", "--seed", "42", "--json", "Once upon a time");

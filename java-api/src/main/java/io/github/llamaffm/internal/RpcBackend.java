@@ -20,6 +20,8 @@ import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -262,6 +264,13 @@ public final class RpcBackend {
     private static MemorySegment rpcReg(Arena arena) throws Throwable {
         MethodHandle byName = downcall("ggml_backend_reg_by_name", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
         MemorySegment reg = (MemorySegment) byName.invokeExact(arena.allocateFrom("RPC"));
+        NativeLoader.Loaded loaded = NativeLoader.load();
+        Path module = loaded.directory().resolve(NativeLoader.libraryFileName("ggml-rpc"));
+        if (reg.equals(MemorySegment.NULL) && loaded.dynamicBackends() && Files.isRegularFile(module)) {
+            // GGML_BACKEND_DL natives: ggml-rpc is a module like the GPU backends, loaded (and registered) on first use
+            MethodHandle load = downcall("ggml_backend_load", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+            reg = (MemorySegment) load.invokeExact(arena.allocateFrom(module.toString()));
+        }
         if (reg.equals(MemorySegment.NULL)) {
             throw new IllegalStateException("the loaded llama.cpp has no RPC backend (build the natives with "
                     + "./build-native.sh, which enables GGML_RPC)");

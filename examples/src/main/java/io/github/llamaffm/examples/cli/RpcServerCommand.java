@@ -24,9 +24,9 @@ import java.util.concurrent.Callable;
 @Command(name = "rpc-server", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = {"Serve this machine's devices to llama-ffm (or llama.cpp) on other hosts: runs upstream's "
                 + "ggml-rpc-server shipped with the natives. Clients connect with --rpc HOST:PORT.",
-                "The protocol has NO authentication and NO encryption: whoever reaches the port can read and change "
-                        + "the weights and activations it holds, use its devices and memory, and crash it. Bind to a "
-                        + "trusted network only."})
+                "The protocol has NO authentication and NO encryption: whoever reaches the port can use the "
+                        + "devices and memory and send the C++ server crafted input; whoever is on the path can read "
+                        + "and alter weights and activations. Bind to a trusted network only (default: loopback)."})
 public final class RpcServerCommand implements Callable<Integer> {
     /** Upstream's default port. */
     static final int DEFAULT_PORT = 50052;
@@ -98,7 +98,8 @@ public final class RpcServerCommand implements Callable<Integer> {
         }
     }
 
-    static boolean isLoopback(String host) {
+    /** Whether {@code host} is a loopback address (then no warning is printed). */
+    public static boolean isLoopback(String host) {
         try {
             return InetAddress.getByName(host).isLoopbackAddress();
         } catch (UnknownHostException e) {
@@ -110,11 +111,12 @@ public final class RpcServerCommand implements Callable<Integer> {
         String line = "!".repeat(100);
         return String.join(System.lineSeparator(), line,
                 "WARNING: the RPC server listens on " + host + ":" + port + ", not on loopback.",
-                "  llama.cpp's RPC protocol has no authentication and no encryption. Anyone who can reach this port can",
-                "  read the model weights and the activations (your prompts) it holds, change them (and so the output),",
-                "  allocate all of its memory, keep every client out (it serves one connection at a time), and send",
-                "  crafted commands to a C++ server whose own checks are its only defence. Anyone on the network path",
-                "  can read and alter the traffic. Use it only on a network you trust (or through an SSH/WireGuard tunnel).",
+                "  llama.cpp's RPC protocol has no authentication and no encryption. Anyone who can reach this port",
+                "  can use this machine's devices and memory (all of it), keep your own clients out (the server takes",
+                "  one connection at a time), and send crafted commands to a C++ server whose input checks are its only",
+                "  defence. Anyone on the network path can read the weights and activations (derived from your prompts)",
+                "  in clear and alter them, changing the model's output unnoticed. Use it only on a network you trust,",
+                "  or through a tunnel (SSH -L, WireGuard).",
                 line);
     }
 
