@@ -114,9 +114,11 @@ class CliTest {
 
     @Test
     void rpcServerRefusesANonNumericHostAndWarnsOffLoopback() {
-        Run r = run("rpc-server", "--host", "example.com");
-        assertThat(r.code()).isEqualTo(2);
-        assertThat(r.err()).contains("--host must be an IPv4 address");
+        StringWriter err = new StringWriter();
+        int code = Cli.commandLine(new Cli(new ByteArrayInputStream(new byte[0])), new PrintWriter(new StringWriter(), true),
+                new PrintWriter(err, true)).execute("rpc-server", "--host", "example.com");
+        assertThat(code).isEqualTo(2);
+        assertThat(err.toString()).contains("--host must be an IPv4 address");
         assertThat(io.github.llamaffm.examples.cli.RpcServerCommand.isLoopback("127.0.0.1")).isTrue();
         assertThat(io.github.llamaffm.examples.cli.RpcServerCommand.isLoopback("10.0.0.2")).isFalse();
     }
