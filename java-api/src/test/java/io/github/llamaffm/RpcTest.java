@@ -35,7 +35,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 @Tag("slow")
 @EnabledIf("io.github.llamaffm.LoopbackRpcServer#available")
 class RpcTest {
-    /** Six layers: two stay on the CPU, two go to each server. */
+    /** Six layers; gpuLayers(4) offloads layers 3-5 and the output layer (llama.cpp counts it): 2 per server. */
     static final TinyModel.Spec SPEC = TinyModel.Spec.builder().layers(6).embeddingSize(128).heads(8).kvHeads(2)
             .feedForwardSize(256).seed(15).build();
     private static LoopbackRpcServer a;

@@ -43,7 +43,7 @@ class RpcServeTest extends ServeTest {
         for (int i = 0; i < 2; i++) {
             endpoints.add(startRpcServer());
         }
-        // The demo model has 4 layers: one on each server, two on the CPU.
+        // The demo model has 4 layers: layer 3 on one server, the output layer on the other, layers 0-2 on the CPU.
         model = LlamaModel.load(DemoModel.path(demoCache, new PrintWriter(new StringWriter())),
                 ModelOptions.builder().rpcServers(endpoints).gpuLayers(2).tensorSplit(1, 1).build());
         startServer();

@@ -38,7 +38,10 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class RpcReport {
     private RpcReport() {}
 
-    /** Llama 3.2 1B's hidden size (2048, 16 heads, 4 KV heads) with 4 layers: one per server, two on the CPU. */
+    /**
+     * Llama 3.2 1B's hidden size (2048, 16 heads, 4 KV heads) with 4 layers. gpuLayers(2) offloads layer 3 and the
+     * output layer (llama.cpp counts it as one): one to each server; layers 0-2 stay on the CPU.
+     */
     static final TinyModel.Spec SPEC = TinyModel.Spec.builder().layers(4).embeddingSize(2048).heads(16).kvHeads(4)
             .feedForwardSize(256).contextLength(4096).tensorType(GgmlType.F16).seed(15).name("rpc-report").build();
 
@@ -78,7 +81,7 @@ public final class RpcReport {
             System.out.println("| run | decode tokens/s | to servers per token | from servers per token |");
             System.out.println("|---|---:|---:|---:|");
             System.out.printf(Locale.ROOT, "| local CPU only | %.1f | - | - |%n", localSpeed);
-            System.out.printf(Locale.ROOT, "| 1 layer on each of 2 loopback servers, 2 on the CPU | %.1f (%.2fx) | %,d B | %,d B |%n",
+            System.out.printf(Locale.ROOT, "| split: layer 3 on server A, output layer on server B, layers 0-2 on the CPU | %.1f (%.2fx) | %,d B | %,d B |%n",
                     splitSpeed, splitSpeed / localSpeed, up / n, down / n);
         } finally {
             for (Process p : servers) {
