@@ -43,8 +43,13 @@ import java.util.Properties;
 public final class NativeLoader {
     private NativeLoader() {}
 
-    /** Library base names in dependency order. */
-    private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama");
+    /**
+     * Library base names in dependency order: llama.cpp, its {@code common} library (chat templates, tool calls,
+     * JSON Schema) and our chat glue over it (native/glue/llamaffm_chat.cpp), whose functions the generated bindings
+     * find through the class loader's symbol lookup.
+     */
+    private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama", "llama-common",
+            "llamaffm_chat");
     private static final String GLUE = "llamaffm_glue";
     /** GPU backends shipped as loadable modules, best first (Metal is built into the macOS natives). */
     static final List<String> GPU_MODULES = List.of("cuda", "vulkan");
