@@ -13,6 +13,7 @@
 #include <cstring>
 #include <exception>
 #include <string>
+#include <vector>
 
 #if defined(_WIN32)
 #define LLAMAFFM_API extern "C" __declspec(dllexport)
@@ -246,7 +247,10 @@ LLAMAFFM_API char * llamaffm_grammar_prefill(struct llama_sampler * grammar, con
         return error("llamaffm_grammar_prefill: NULL argument");
     }
     return guarded("grammar prefill", [&]() -> char * {
-        // common/sampling.cpp, common_sampler_init: "Compute prefill tokens from the generation prompt"
+        // common/sampling.cpp, common_sampler_init: "Compute prefill tokens from the generation prompt", where a first
+        // piece that is only the space some tokenizers put before a special token is skipped. A first piece that is
+        // that space glued to text (SentencePiece's "▁<" for a non-special "<|im_start|>") is fed as the text's
+        // single-byte tokens instead, so the grammar sees exactly the prompt's text.
         std::string prompt = text;
         auto tokens = common_tokenize(vocab, prompt, false, true);
         int n = 0;
@@ -254,6 +258,25 @@ LLAMAFFM_API char * llamaffm_grammar_prefill(struct llama_sampler * grammar, con
             std::string piece = common_token_to_piece(vocab, tokens[i], true);
             if (i == 0 && !piece.empty() && std::isspace((unsigned char) piece[0]) && !prompt.empty()
                 && !std::isspace((unsigned char) prompt[0])) {
+                std::string rest = piece.substr(1);
+                if (!rest.empty()) {
+                    std::vector<llama_token> single(256, LLAMA_TOKEN_NULL);
+                    const int n_vocab = llama_vocab_n_tokens(vocab);
+                    for (llama_token t = 0; t < n_vocab; t++) {
+                        std::string p = common_token_to_piece(vocab, t, true);
+                        if (p.size() == 1 && single[(unsigned char) p[0]] == LLAMA_TOKEN_NULL) {
+                            single[(unsigned char) p[0]] = t;
+                        }
+                    }
+                    for (char c : rest) {
+                        llama_token t = single[(unsigned char) c];
+                        if (t == LLAMA_TOKEN_NULL) {
+                            return error("grammar prefill: no single-byte token for the prompt's text");
+                        }
+                        llama_sampler_accept(grammar, t);
+                        n++;
+                    }
+                }
                 continue;
             }
             llama_sampler_accept(grammar, tokens[i]);

@@ -124,10 +124,21 @@ public final class ChatFormat implements AutoCloseable {
             return b.build();
         }
 
-        /** Parses a finished reply. */
+        /**
+         * Parses a finished reply. A reply cut short (token limit, full context, cancelled) is parsed as partial, and
+         * a tool call it cut off (arguments not yet complete JSON) is left out.
+         */
         public ChatReply parse(GenerationResult result) {
             Objects.requireNonNull(result, "result");
-            return ChatFormat.parse(this, result.text(), false, result);
+            boolean cut = result.finishReason() == FinishReason.MAX_TOKENS
+                    || result.finishReason() == FinishReason.CONTEXT_FULL
+                    || result.finishReason() == FinishReason.CANCELLED;
+            ChatReply r = ChatFormat.parse(this, result.text(), cut, result);
+            if (cut && r.hasToolCalls()) {
+                List<ToolCall> complete = r.toolCalls().stream().filter(c -> isJson(c.arguments())).toList();
+                r = new ChatReply(r.content(), r.reasoning(), complete, result);
+            }
+            return r;
         }
 
         /**
@@ -224,6 +235,10 @@ public final class ChatFormat implements AutoCloseable {
                 }
                 grammar = Grammar.lazy(gbnf, patterns, tokens);
             } else {
+                if (!tools.isEmpty() && responseSchema == null
+                        && (choice.mode() == ToolChoice.Mode.REQUIRED || choice.mode() == ToolChoice.Mode.NAMED)) {
+                    gbnf = withoutPreamble(gbnf);
+                }
                 grammar = Grammar.gbnf(gbnf).withPrefill(out.get("generation_prompt").asText());
             }
         }
@@ -236,6 +251,56 @@ public final class ChatFormat implements AutoCloseable {
         parser.put("reasoning_format", "auto");
         parser.put("parse_tool_calls", !tools.isEmpty() && choice.mode() != ToolChoice.Mode.NONE);
         return new Prompt(out.get("prompt").asText(), grammar, List.copyOf(stops), parser);
+    }
+
+    /**
+     * A required call's grammar without the free text llama.cpp's grammars allow before the call ({@code root ::= ...
+     * until-N? tool-calls}): text the model might never end, so a required call would not be guaranteed within
+     * {@code maxTokens}. Only {@code until-N} references at the top level of the root rule are removed (each also
+     * accepts the empty string, so the grammar only narrows); reasoning blocks stay.
+     */
+    static String withoutPreamble(String gbnf) {
+        String[] lines = gbnf.split("\n", -1);
+        for (int l = 0; l < lines.length; l++) {
+            if (!lines[l].startsWith("root ::= ")) {
+                continue;
+            }
+            String rule = lines[l];
+            StringBuilder b = new StringBuilder(rule.length());
+            int depth = 0;
+            boolean quoted = false;
+            for (int i = 0; i < rule.length(); i++) {
+                char c = rule.charAt(i);
+                if (quoted) {
+                    b.append(c);
+                    if (c == '\\' && i + 1 < rule.length()) {
+                        b.append(rule.charAt(++i));
+                    } else if (c == '"') {
+                        quoted = false;
+                    }
+                    continue;
+                }
+                if (c == '"') {
+                    quoted = true;
+                } else if (c == '(' || c == '[') {
+                    depth++;
+                } else if (c == ')' || c == ']') {
+                    depth--;
+                } else if (depth == 0 && c == ' ' && rule.startsWith(" until-", i)) {
+                    int j = i + 7;
+                    while (j < rule.length() && Character.isDigit(rule.charAt(j))) {
+                        j++;
+                    }
+                    if (j > i + 7 && (j == rule.length() || rule.charAt(j) == ' ' || rule.charAt(j) == '?')) {
+                        i = j < rule.length() && rule.charAt(j) == '?' ? j : j - 1;
+                        continue;
+                    }
+                }
+                b.append(c);
+            }
+            lines[l] = b.toString();
+        }
+        return String.join("\n", lines);
     }
 
     /** Parses generated text (partial while streaming) into content, reasoning and tool calls. */
@@ -277,6 +342,15 @@ public final class ChatFormat implements AutoCloseable {
             o.put("name", m.toolName());
         }
         return o;
+    }
+
+    private static boolean isJson(String text) {
+        try {
+            ChatGlue.JSON.readTree(text);
+            return !text.isBlank();
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return false;
+        }
     }
 
     private static JsonNode readJson(String json) {

@@ -11,6 +11,9 @@ import java.util.Objects;
  *   <li>{@link #REQUIRED}: the reply is one or more tool calls, constrained from the first token;</li>
  *   <li>{@link #named(String)}: the reply calls that tool.</li>
  * </ul>
+ * For a required or named call the reply starts with the call (after the model's reasoning where its format has
+ * one): llama.cpp's grammar would also allow free text before it, which a model may never end, so that text is not
+ * allowed here and the call is guaranteed within the token limit.
  *
  * @param mode the choice
  * @param name the tool's name for {@link Mode#NAMED}, else {@code null}
