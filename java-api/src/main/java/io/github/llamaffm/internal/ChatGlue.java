@@ -27,6 +27,7 @@ public final class ChatGlue {
     public static String jsonSchemaToGrammar(String schemaJson) {
         Objects.requireNonNull(schemaJson, "schema");
         NativeRuntime.ensureInitialized();
+        NativeLoader.requireChatGlue();
         try (Arena arena = Arena.ofConfined()) {
             return call(Llama.llamaffm_json_schema_to_grammar(arena.allocateFrom(schemaJson))).get("grammar").asText();
         }
@@ -36,6 +37,7 @@ public final class ChatGlue {
     public static ObjectNode parse(ObjectNode params) {
         Objects.requireNonNull(params, "params");
         NativeRuntime.ensureInitialized();
+        NativeLoader.requireChatGlue();
         try (Arena arena = Arena.ofConfined()) {
             return call(Llama.llamaffm_chat_parse(arena.allocateFrom(write(params))));
         }
@@ -113,6 +115,7 @@ public final class ChatGlue {
          */
         public static Templates create(MemorySegment model, String source, String bos, String eos) {
             NativeRuntime.ensureInitialized();
+        NativeLoader.requireChatGlue();
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment out = arena.allocate(ValueLayout.ADDRESS);
                 MemorySegment m = model == null ? MemorySegment.NULL : model;

@@ -51,6 +51,21 @@ public final class NativeLoader {
     private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama", "llama-common",
             "llamaffm_chat");
     private static final String GLUE = "llamaffm_glue";
+    private static final List<String> CHAT_LIBRARIES = List.of("llama-common", "llamaffm_chat");
+    /** Why the chat glue is not loaded, or null when it is. */
+    private static volatile String chatMissing;
+
+    /**
+     * Throws unless the chat glue (Jinja templates, tool calls, JSON Schema) is loaded; it is everywhere but on
+     * Windows for now.
+     */
+    public static void requireChatGlue() {
+        load();
+        String why = chatMissing;
+        if (why != null) {
+            throw new NativeLibraryException(why);
+        }
+    }
     /** GPU backends shipped as loadable modules, best first (Metal is built into the macOS natives). */
     static final List<String> GPU_MODULES = List.of("cuda", "vulkan");
 
@@ -159,6 +174,8 @@ public final class NativeLoader {
             Path lib = dir.resolve(libraryFileName(base));
             if (Files.isRegularFile(lib)) {
                 loadOne(lib);
+            } else if (CHAT_LIBRARIES.contains(base) && platform().startsWith("windows")) {
+                chatMissing = "the chat glue (" + libraryFileName(base) + ") is not built for Windows yet";
             } else if (!(base.equals("ggml-cpu") && dynamicBackends)) {
                 throw new NativeLibraryException("missing " + lib + " (loading llama.cpp from " + source + ")");
             }
