@@ -14,6 +14,7 @@ public final class GenerateOptions {
     private final String jsonSchema;
     private final List<String> stopStrings;
     private final boolean probabilities;
+    private final int topProbabilities;
     private final boolean addSpecial;
     private final boolean parseSpecial;
 
@@ -30,7 +31,8 @@ public final class GenerateOptions {
             this.sampler = b.sampler;
         }
         this.stopStrings = List.copyOf(b.stopStrings);
-        this.probabilities = b.probabilities;
+        this.probabilities = b.probabilities || b.topProbabilities > 0;
+        this.topProbabilities = b.topProbabilities;
         this.addSpecial = b.addSpecial;
         this.parseSpecial = b.parseSpecial;
     }
@@ -45,7 +47,8 @@ public final class GenerateOptions {
 
     public Builder toBuilder() {
         Builder b = new Builder().maxTokens(maxTokens).sampler(baseSampler).stopStrings(stopStrings)
-                .probabilities(probabilities).addSpecial(addSpecial).parseSpecial(parseSpecial);
+                .probabilities(probabilities).topProbabilities(topProbabilities).addSpecial(addSpecial)
+                .parseSpecial(parseSpecial);
         b.jsonSchema = jsonSchema;
         return b;
     }
@@ -57,6 +60,8 @@ public final class GenerateOptions {
     public Optional<String> jsonSchema() { return Optional.ofNullable(jsonSchema); }
     public List<String> stopStrings() { return stopStrings; }
     public boolean probabilities() { return probabilities; }
+    /** How many of the most likely tokens each {@link Token#top()} lists (0: none). */
+    public int topProbabilities() { return topProbabilities; }
     public boolean addSpecial() { return addSpecial; }
     public boolean parseSpecial() { return parseSpecial; }
 
@@ -73,6 +78,7 @@ public final class GenerateOptions {
         private String jsonSchema;
         private List<String> stopStrings = List.of();
         private boolean probabilities;
+        private int topProbabilities;
         private boolean addSpecial = true;
         private boolean parseSpecial = true;
 
@@ -113,6 +119,18 @@ public final class GenerateOptions {
         }
 
         /** Compute each token's probability ({@link Token#probability()}); costs a pass over the vocabulary per token. Defaults to {@code false}. */
+        /**
+         * Also list the {@code n} most likely tokens of each step's raw distribution in {@link Token#top()} (OpenAI's
+         * {@code top_logprobs}); implies {@link #probabilities(boolean)}. 0 (none) by default; at most 20.
+         */
+        public Builder topProbabilities(int n) {
+            if (n < 0 || n > 20) {
+                throw new IllegalArgumentException("topProbabilities must be in 0..20, was " + n);
+            }
+            this.topProbabilities = n;
+            return this;
+        }
+
         public Builder probabilities(boolean probabilities) {
             this.probabilities = probabilities;
             return this;

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.github.llamaffm.internal.ChatGlue;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -24,6 +25,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * parsing vectors of tests/test-chat.cpp for the Mistral (Nemo, Small 3.2, Devstral, Ministral 3), Llama 3.x, Qwen
  * 2.5/3, Hermes 2 Pro/3 and Functionary v3.1/v3.2 templates (models/templates/*.jinja) give upstream's messages.
  */
+@Tag("no-model")
 class JinjaChatUpstreamTest {
     private static Path src;
     private static String testChat;

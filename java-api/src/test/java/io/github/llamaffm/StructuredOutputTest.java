@@ -9,6 +9,7 @@ import com.networknt.schema.SchemaRegistry;
 import com.networknt.schema.SpecificationVersion;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -25,6 +26,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * round-trips through {@link ChatSession#replyAs}, and a required or named tool choice always yields a call whose
  * arguments satisfy the tool's schema, for several upstream chat templates (models/templates/*.jinja).
  */
+@Tag("tiny-model")
+@Tag("slow")
 class StructuredOutputTest {
     static final int SEEDS = Integer.getInteger("llamaffm.structured.seeds", 24);
     private static final SchemaRegistry REGISTRY = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12);
@@ -86,6 +89,28 @@ class StructuredOutputTest {
             }
         }
         assertThat(validated).isEqualTo(SCHEMAS.size() * SEEDS);
+    }
+
+    @Test
+    void topProbabilitiesListTheMostLikelyTokensAndGreedyPicksTheFirst() {
+        List<Token> tokens = new java.util.ArrayList<>();
+        try (Generation g = ctx.generate("The weather", GenerateOptions.builder().maxTokens(12).topProbabilities(5)
+                .sampler(Sampler.greedy()).build())) {
+            g.forEach(tokens::add);
+        }
+        assertThat(tokens).isNotEmpty();
+        for (Token t : tokens.subList(0, tokens.size() - 1)) {
+            assertThat(t.top()).hasSize(5);
+            assertThat(t.top().getFirst().id()).as("greedy takes the most likely").isEqualTo(t.id());
+            assertThat(t.top().getFirst().probability()).isEqualTo(t.probability());
+            for (int i = 1; i < 5; i++) {
+                assertThat(t.top().get(i).probability()).isLessThanOrEqualTo(t.top().get(i - 1).probability());
+            }
+            assertThat(t.top().stream().mapToDouble(Token.Candidate::probability).sum()).isLessThanOrEqualTo(1.0001);
+            assertThat(t.logprob()).isEqualTo(Math.log(t.probability()));
+        }
+        assertThatThrownBy(() -> GenerateOptions.builder().topProbabilities(21))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0..20");
     }
 
     enum Size { SMALL, MEDIUM, @JsonProperty("xl") LARGE }

@@ -10,19 +10,27 @@ import java.util.List;
 
 /**
  * Turns successive parses of a growing reply ({@link ChatFormat.Prompt#parsePartial}) into OpenAI chat-completion
- * deltas: new content and reasoning text, and per tool call its id and name once, then its arguments as they grow
- * (as llama.cpp's common_chat_msg_diff::compute_diffs does). A parse that is not an extension of what was sent (a
- * partial parse may still change its mind) sends nothing until a later one is.
+ * deltas: new content and reasoning text as it grows (as llama.cpp's common_chat_msg_diff::compute_diffs does), and
+ * each tool call in one delta (id, name, complete arguments) once it is certainly complete: when the next call has
+ * begun, or at the end ({@link #finish}), where a call the token limit cut off is never sent. A call's arguments are
+ * never streamed piecemeal, since a partial parse cannot tell a cut-off call from one still being written.
  */
 final class DeltaStream {
     private String contentSent = "";
     private String reasoningSent = "";
-    private final List<String> argumentsSent = new ArrayList<>();
+    private int callsSent;
 
-    DeltaStream(ChatFormat.Prompt prompt) {
+    /** Deltas for a partial parse of the reply so far. */
+    List<ObjectNode> next(ChatReply partial) {
+        return deltas(partial, partial.toolCalls().size() - 1);
     }
 
-    List<ObjectNode> next(ChatReply reply) {
+    /** Deltas for the final parse ({@link ChatFormat.Prompt#parse}). */
+    List<ObjectNode> finish(ChatReply reply) {
+        return deltas(reply, reply.toolCalls().size());
+    }
+
+    private List<ObjectNode> deltas(ChatReply reply, int completeCalls) {
         List<ObjectNode> out = new ArrayList<>();
         String reasoning = reply.reasoning();
         if (reasoning.length() > reasoningSent.length() && reasoning.startsWith(reasoningSent)) {
@@ -35,31 +43,12 @@ final class DeltaStream {
             out.add(Requests.MAPPER.createObjectNode().put("content", content.substring(contentSent.length())));
             contentSent = content;
         }
-        List<ToolCall> tc = reply.toolCalls();
-        for (int i = 0; i < tc.size(); i++) {
-            ToolCall c = tc.get(i);
-            if (c.name().isEmpty()) {
-                break; // not far enough to name the tool yet
-            }
+        List<ToolCall> calls = reply.toolCalls();
+        for (; callsSent < completeCalls; callsSent++) {
+            ToolCall c = calls.get(callsSent);
             ObjectNode delta = Requests.MAPPER.createObjectNode();
-            ObjectNode call = delta.putArray("tool_calls").addObject().put("index", i);
-            ObjectNode function = call.putObject("function");
-            boolean first = i >= argumentsSent.size();
-            if (first) {
-                argumentsSent.add("");
-                call.put("id", c.id()).put("type", "function");
-                function.put("name", c.name());
-            }
-            String sent = argumentsSent.get(i);
-            String args = c.arguments();
-            if (args.length() > sent.length() && args.startsWith(sent)) {
-                function.put("arguments", args.substring(sent.length()));
-                argumentsSent.set(i, args);
-            } else if (first) {
-                function.put("arguments", "");
-            } else {
-                continue;
-            }
+            delta.putArray("tool_calls").addObject().put("index", callsSent).put("id", c.id()).put("type", "function")
+                    .putObject("function").put("name", c.name()).put("arguments", c.arguments());
             out.add(delta);
         }
         return out;

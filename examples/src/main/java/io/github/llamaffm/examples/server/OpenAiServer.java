@@ -462,20 +462,31 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    /** OpenAI's {@code logprobs.content} entries for tokens (chosen tokens only; no alternatives). */
+    /** OpenAI's {@code logprobs} of tokens: each chosen token and its {@code top_logprobs} alternatives. */
     private ObjectNode logprobs(List<Token> tokens) {
         ObjectNode lp = Requests.MAPPER.createObjectNode();
         ArrayNode content = lp.putArray("content");
         for (Token t : tokens) {
-            String piece = model.vocabulary().piece(t.id());
-            ObjectNode e = content.addObject().put("token", piece).put("logprob", Math.log(t.probability()));
-            ArrayNode bytes = e.putArray("bytes");
-            for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
-                bytes.add(b & 0xff);
+            if (Float.isNaN(t.probability())) {
+                continue; // held-back text released at the end: no new token
             }
-            e.putArray("top_logprobs");
+            ObjectNode e = logprobEntry(content.addObject(), t.id(), t.logprob());
+            ArrayNode top = e.putArray("top_logprobs");
+            for (Token.Candidate c : t.top()) {
+                logprobEntry(top.addObject(), c.id(), c.logprob());
+            }
         }
         return lp;
+    }
+
+    private ObjectNode logprobEntry(ObjectNode e, int token, double logprob) {
+        String piece = model.vocabulary().piece(token);
+        e.put("token", piece).put("logprob", logprob);
+        ArrayNode bytes = e.putArray("bytes");
+        for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+            bytes.add(b & 0xff);
+        }
+        return e;
     }
 
     private static Finished checked(Job job, Finished f) {
@@ -498,7 +509,7 @@ public final class OpenAiServer implements AutoCloseable {
             throws IOException, InterruptedException {
         // With tools the text is parsed as it grows, so tool calls go out as tool_calls deltas, not as content.
         DeltaStream deltas = chat && !g.tools().isEmpty() && g.toolChoice().mode() != io.github.llamaffm.ToolChoice.Mode.NONE
-                ? new DeltaStream(chatPrompt) : null;
+                ? new DeltaStream() : null;
         StringBuilder text = new StringBuilder();
         ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
         ex.getResponseHeaders().set("Cache-Control", "no-cache");
@@ -539,7 +550,11 @@ public final class OpenAiServer implements AutoCloseable {
                     } else {
                         choice.put("text", t.token().text());
                     }
-                    choice.putNull("logprobs");
+                    if (g.logprobs()) {
+                        choice.set("logprobs", logprobs(List.of(t.token())));
+                    } else {
+                        choice.putNull("logprobs");
+                    }
                     choice.putNull("finish_reason");
                     sendEvent(out, c);
                     continue;
@@ -556,7 +571,7 @@ public final class OpenAiServer implements AutoCloseable {
                 if (deltas != null) {
                     ChatReply reply = chatPrompt.parse(f.result());
                     calledTools = reply.hasToolCalls();
-                    for (ObjectNode delta : deltas.next(reply)) {
+                    for (ObjectNode delta : deltas.finish(reply)) {
                         ObjectNode c = chunk(true, id, createdAt);
                         ObjectNode choice = ((ArrayNode) c.get("choices")).addObject().put("index", 0);
                         choice.set("delta", delta);

@@ -245,11 +245,6 @@ final class Requests {
     }
 
     private static boolean logprobs(JsonNode body) {
-        JsonNode top = body.get("top_logprobs");
-        if (top != null && !top.isNull() && top.asInt(0) != 0) {
-            throw ApiException.badRequest("top_logprobs are not supported by this server yet (logprobs of the "
-                    + "chosen tokens are)", "top_logprobs");
-        }
         JsonNode lp = body.get("logprobs");
         if (lp == null || lp.isNull()) {
             return false;
@@ -342,6 +337,13 @@ final class Requests {
         }
         GenerateOptions.Builder b = GenerateOptions.builder();
         b.probabilities(body.path("logprobs").asBoolean(false));
+        Integer top = integer(body, "top_logprobs", 0, 20);
+        if (top != null && top > 0) {
+            if (!body.path("logprobs").asBoolean(false)) {
+                throw ApiException.badRequest("top_logprobs needs logprobs = true", "top_logprobs");
+            }
+            b.topProbabilities(top);
+        }
         Integer max = integer(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
         if (max == null) {
             max = integer(body, "max_tokens", 1, Integer.MAX_VALUE);
