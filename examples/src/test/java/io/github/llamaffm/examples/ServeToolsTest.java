@@ -58,7 +58,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 class ServeToolsTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final SchemaRegistry REGISTRY = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12);
-    private static final int SEEDS = 4;
+    private static final int SEEDS = 3;
     static final String WEATHER_SCHEMA = """
             {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "London", "Rome"]},
              "days": {"type": "integer", "minimum": 1, "maximum": 7}}, "required": ["city", "days"],
