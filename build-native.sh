@@ -208,7 +208,7 @@ fi
 
 # --- build -------------------------------------------------------------------------------------------
 log "building $platform (jobs=$jobs)"
-targets=(llama llama-bench llama-simple llama-quantize ggml-rpc-server)
+targets=(llama llama-common llama-bench llama-simple llama-quantize ggml-rpc-server)
 # GPU backend modules are separate targets that "llama" does not depend on (GGML_BACKEND_DL).
 case "$backend" in cuda) targets+=(ggml-cuda) ;; vulkan) targets+=(ggml-vulkan) ;; esac
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
@@ -236,6 +236,23 @@ if [ ! -f "$OUT/$glue" ] || [ "$ROOT/native/glue/llamaffm_glue.c" -nt "$OUT/$glu
     "$cc" -O2 -shared -fPIC -fvisibility=hidden -o "$OUT/$glue" "$ROOT/native/glue/llamaffm_glue.c" \
       || die "compiling native/glue/llamaffm_glue.c failed"
   fi
+fi
+
+# --- chat glue (native/glue/llamaffm_chat.cpp): C ABI over common's chat templates, tool calls, JSON Schema --------
+case "$os" in macos) chat=libllamaffm_chat.dylib; common=libllama-common.dylib ;; windows) chat=llamaffm_chat.dll; common=llama-common.dll ;;
+  *) chat=libllamaffm_chat.so; common=libllama-common.so ;; esac
+if [ "$os" = windows ]; then
+  log "warning: the chat glue (Jinja templates, tools, JSON Schema) is not built on Windows yet"
+elif [ ! -f "$OUT/$chat" ] || [ "$ROOT/native/glue/llamaffm_chat.cpp" -nt "$OUT/$chat" ] \
+   || [ "$ROOT/native/glue/llamaffm_chat.h" -nt "$OUT/$chat" ] || [ "$BUILD/bin/$common" -nt "$OUT/$chat" ]; then
+  cxx=${CXX:-$(command -v c++ || command -v g++ || command -v clang++)}
+  rpath=()
+  [ "$os" = linux ] && rpath=("-Wl,-rpath,\$ORIGIN")
+  [ "$os" = macos ] && rpath=("-Wl,-rpath,@loader_path")
+  "$cxx" -std=c++17 -O2 -shared -fPIC -fvisibility=hidden -o "$OUT/$chat" "$ROOT/native/glue/llamaffm_chat.cpp" \
+    -I"$ROOT/native/glue" -I"$SRC/common" -I"$SRC/include" -I"$SRC/ggml/include" \
+    -L"$BUILD/bin" -lllama-common -lllama "${rpath[@]+"${rpath[@]}"}" \
+    || die "compiling native/glue/llamaffm_chat.cpp failed"
 fi
 
 # --- install into native/build/<platform> ------------------------------------------------------------
@@ -296,7 +313,7 @@ if [ ! -f "$jarfile" ] || [ ! -f "$stage/io/github/llamaffm/natives/$classifier/
   { echo "# Written by build-native.sh: files, and symbolic links as 'name -> target'."
     for f in "$OUT"/*.so* "$OUT"/*.dylib "$OUT"/*.dll; do
       name=$(basename "$f")
-      case "$name" in *llama-common*|*mtmd*|*-impl.*) continue ;; esac
+      case "$name" in *mtmd*|*-impl.*) continue ;; esac
       # A backend module's natives hold only the module: the base natives provide ggml and llama.
       if [ -n "$module" ]; then case "$name" in "lib$module".*|"$module".*) ;; *) continue ;; esac; fi
       if [ -L "$f" ]; then echo "$name -> $(readlink "$f")"

@@ -27,7 +27,7 @@ rm -rf "$PKG_DIR"
   --target-package io.github.llamaffm.bindings \
   --header-class-name Llama \
   --output "$OUT" \
-  -I "$SRC/include" -I "$SRC/ggml/include" \
+  -I "$SRC/include" -I "$SRC/ggml/include" -I "$ROOT/native/glue" \
   @"$HERE/symbols.txt" \
   "$HERE/llama-ffm.h"
 

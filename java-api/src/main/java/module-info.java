@@ -3,6 +3,8 @@
  */
 module io.github.llamaffm {
     requires io.github.llamaffm.bindings;
+    requires com.fasterxml.jackson.databind;
+    requires com.fasterxml.jackson.datatype.jdk8;
 
     exports io.github.llamaffm;
     exports io.github.llamaffm.gguf;

@@ -2,6 +2,7 @@ package io.github.llamaffm;
 
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 
 /** What to generate: an immutable value built with {@link #builder()}. */
 public final class GenerateOptions {
@@ -9,16 +10,29 @@ public final class GenerateOptions {
 
     private final int maxTokens;
     private final Sampler sampler;
+    private final Sampler baseSampler;
+    private final String jsonSchema;
     private final List<String> stopStrings;
     private final boolean probabilities;
+    private final int topProbabilities;
     private final boolean addSpecial;
     private final boolean parseSpecial;
 
     private GenerateOptions(Builder b) {
         this.maxTokens = b.maxTokens;
-        this.sampler = b.sampler;
+        this.baseSampler = b.sampler;
+        this.jsonSchema = b.jsonSchema;
+        if (b.jsonSchema != null) {
+            if (b.sampler.grammar().isPresent()) {
+                throw new IllegalArgumentException("a JSON schema and the sampler's own grammar cannot be combined");
+            }
+            this.sampler = b.sampler.toBuilder().grammar(Grammar.fromJsonSchema(b.jsonSchema)).build();
+        } else {
+            this.sampler = b.sampler;
+        }
         this.stopStrings = List.copyOf(b.stopStrings);
-        this.probabilities = b.probabilities;
+        this.probabilities = b.probabilities || b.topProbabilities > 0;
+        this.topProbabilities = b.topProbabilities;
         this.addSpecial = b.addSpecial;
         this.parseSpecial = b.parseSpecial;
     }
@@ -32,28 +46,39 @@ public final class GenerateOptions {
     }
 
     public Builder toBuilder() {
-        return new Builder().maxTokens(maxTokens).sampler(sampler).stopStrings(stopStrings)
-                .probabilities(probabilities).addSpecial(addSpecial).parseSpecial(parseSpecial);
+        Builder b = new Builder().maxTokens(maxTokens).sampler(baseSampler).stopStrings(stopStrings)
+                .probabilities(probabilities).topProbabilities(topProbabilities).addSpecial(addSpecial)
+                .parseSpecial(parseSpecial);
+        b.jsonSchema = jsonSchema;
+        return b;
     }
 
     public int maxTokens() { return maxTokens; }
+    /** The sampler, with the grammar of {@link #jsonSchema()} when one is set. */
     public Sampler sampler() { return sampler; }
+    /** The JSON Schema the output must satisfy, if set ({@link Builder#jsonSchema(String)}). */
+    public Optional<String> jsonSchema() { return Optional.ofNullable(jsonSchema); }
     public List<String> stopStrings() { return stopStrings; }
     public boolean probabilities() { return probabilities; }
+    /** How many of the most likely tokens each {@link Token#top()} lists (0: none). */
+    public int topProbabilities() { return topProbabilities; }
     public boolean addSpecial() { return addSpecial; }
     public boolean parseSpecial() { return parseSpecial; }
 
     @Override
     public String toString() {
-        return "GenerateOptions[maxTokens=" + maxTokens + ", sampler=" + sampler + ", stopStrings=" + stopStrings
+        return "GenerateOptions[maxTokens=" + maxTokens + ", sampler=" + sampler
+                + (jsonSchema == null ? "" : ", jsonSchema=" + jsonSchema.length() + " chars") + ", stopStrings=" + stopStrings
                 + ", probabilities=" + probabilities + ", addSpecial=" + addSpecial + ", parseSpecial=" + parseSpecial + "]";
     }
 
     public static final class Builder {
         private int maxTokens = 512;
         private Sampler sampler = Sampler.defaults();
+        private String jsonSchema;
         private List<String> stopStrings = List.of();
         private boolean probabilities;
+        private int topProbabilities;
         private boolean addSpecial = true;
         private boolean parseSpecial = true;
 
@@ -94,6 +119,18 @@ public final class GenerateOptions {
         }
 
         /** Compute each token's probability ({@link Token#probability()}); costs a pass over the vocabulary per token. Defaults to {@code false}. */
+        /**
+         * Also list the {@code n} most likely tokens of each step's raw distribution in {@link Token#top()} (OpenAI's
+         * {@code top_logprobs}); implies {@link #probabilities(boolean)}. 0 (none) by default; at most 20.
+         */
+        public Builder topProbabilities(int n) {
+            if (n < 0 || n > 20) {
+                throw new IllegalArgumentException("topProbabilities must be in 0..20, was " + n);
+            }
+            this.topProbabilities = n;
+            return this;
+        }
+
         public Builder probabilities(boolean probabilities) {
             this.probabilities = probabilities;
             return this;
@@ -108,6 +145,19 @@ public final class GenerateOptions {
         /** Parse special-token text (e.g. {@code [INST]}) in a text prompt. Defaults to {@code true}, like llama-simple. */
         public Builder parseSpecial(boolean parseSpecial) {
             this.parseSpecial = parseSpecial;
+            return this;
+        }
+
+        /**
+         * Constrains the output to JSON satisfying {@code jsonSchema} (JSON Schema text; {@code "{}"} for any JSON
+         * value), through the grammar llama.cpp's {@code json_schema_to_grammar} derives from it
+         * ({@link Grammar#fromJsonSchema}); {@code null} removes it. None by default. Cannot be combined with a sampler
+         * that has its own grammar. For a Java type use {@link JsonSchema#of(Class)}.
+         *
+         * @throws IllegalArgumentException (at {@link #build()}) if the schema is not JSON or cannot be converted
+         */
+        public Builder jsonSchema(String jsonSchema) {
+            this.jsonSchema = jsonSchema;
             return this;
         }
 

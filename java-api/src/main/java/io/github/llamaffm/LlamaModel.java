@@ -37,6 +37,8 @@ public final class LlamaModel implements AutoCloseable {
     private final Vocabulary vocabulary;
     private final ModelInfo info;
     private final ModelOptions options;
+    /** Chat formats of this model's chat sessions, by template ("" = the model's own); closed with the model. */
+    private final java.util.Map<String, ChatFormat> chatFormats = new java.util.concurrent.ConcurrentHashMap<>();
 
     private LlamaModel(Path path, MemorySegment model, ModelOptions options) {
         this.path = path;
@@ -385,6 +387,10 @@ public final class LlamaModel implements AutoCloseable {
     /** Releases the weights once no context uses them any more. Idempotent. */
     @Override
     public void close() {
+        synchronized (chatFormats) {
+            chatFormats.values().forEach(ChatFormat::close);
+            chatFormats.clear();
+        }
         handle.close();
     }
 
@@ -397,6 +403,15 @@ public final class LlamaModel implements AutoCloseable {
 
     NativeHandle handle() {
         return handle;
+    }
+
+    /** The shared chat format for {@code template} (null: the model's own), created once. */
+    ChatFormat chatFormat(String template) {
+        synchronized (chatFormats) {
+            handle.ensureOpen();
+            return chatFormats.computeIfAbsent(template == null ? "" : template,
+                    t -> ChatFormat.of(this, t.isEmpty() ? null : t));
+        }
     }
 
     MemorySegment segment() {

@@ -232,6 +232,7 @@ public final class Sampler {
     private final Map<Integer, Float> logitBias;
     private final String grammar;
     private final String grammarRoot;
+    private final Grammar grammarSpec;
     private final boolean infill;
     private final boolean greedy;
     private final CustomSampler custom;
@@ -253,6 +254,7 @@ public final class Sampler {
         this.logitBias = Collections.unmodifiableMap(new LinkedHashMap<>(b.logitBias));
         this.grammar = b.grammar;
         this.grammarRoot = b.grammarRoot;
+        this.grammarSpec = b.grammarSpec;
         this.infill = b.infill;
         this.greedy = b.greedy;
         this.custom = b.custom;
@@ -295,6 +297,7 @@ public final class Sampler {
         b.logitBias.putAll(logitBias);
         b.grammar = grammar;
         b.grammarRoot = grammarRoot;
+        b.grammarSpec = grammarSpec;
         b.infill = infill;
         b.greedy = greedy;
         b.custom = custom;
@@ -333,6 +336,8 @@ public final class Sampler {
     public Optional<String> grammar() { return Optional.ofNullable(grammar); }
     /** Start symbol of the grammar; {@code "root"} by default. */
     public String grammarRoot() { return grammarRoot; }
+    /** The grammar with its laziness and prefill ({@link Builder#grammar(Grammar)}), if any. */
+    public Optional<Grammar> grammarSpec() { return Optional.ofNullable(grammarSpec); }
     /** Whether the fill-in-the-middle {@code infill} stage is used. */
     public boolean isInfill() { return infill; }
     /** Whether tokens are picked greedily (only logit bias, grammar, penalties and the custom stage apply). */
@@ -350,7 +355,7 @@ public final class Sampler {
                 && Float.compare(temperature, s.temperature) == 0 && Float.compare(topNSigma, s.topNSigma) == 0
                 && dynamicTemperature.equals(s.dynamicTemperature) && xtc.equals(s.xtc)
                 && penalties.equals(s.penalties) && dry.equals(s.dry) && mirostat.equals(s.mirostat)
-                && adaptiveP.equals(s.adaptiveP) && logitBias.equals(s.logitBias) && Objects.equals(grammar, s.grammar)
+                && adaptiveP.equals(s.adaptiveP) && logitBias.equals(s.logitBias) && Objects.equals(grammarSpec, s.grammarSpec)
                 && grammarRoot.equals(s.grammarRoot) && infill == s.infill && greedy == s.greedy
                 && Objects.equals(custom, s.custom);
     }
@@ -425,6 +430,7 @@ public final class Sampler {
         private final Map<Integer, Float> logitBias = new LinkedHashMap<>();
         private String grammar;
         private String grammarRoot = "root";
+        private Grammar grammarSpec;
         private boolean infill;
         private boolean greedy;
         private CustomSampler custom;
@@ -643,6 +649,19 @@ public final class Sampler {
             }
             this.grammar = gbnf;
             this.grammarRoot = root;
+            this.grammarSpec = Grammar.gbnf(gbnf);
+            return this;
+        }
+
+        /**
+         * Constrains the output to {@code grammar} (GBNF text, a JSON Schema's grammar, or a lazy grammar with
+         * triggers), starting at rule {@code root}. None by default.
+         */
+        public Builder grammar(Grammar grammar) {
+            Objects.requireNonNull(grammar, "grammar");
+            this.grammar = grammar.gbnf();
+            this.grammarRoot = "root";
+            this.grammarSpec = grammar;
             return this;
         }
 
@@ -650,6 +669,7 @@ public final class Sampler {
         public Builder noGrammar() {
             this.grammar = null;
             this.grammarRoot = "root";
+            this.grammarSpec = null;
             return this;
         }
 

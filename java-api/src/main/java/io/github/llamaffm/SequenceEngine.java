@@ -6,6 +6,8 @@ import io.github.llamaffm.internal.SamplerChain;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
@@ -177,17 +179,23 @@ final class SequenceEngine {
             return finishWithHeldText(FinishReason.END_OF_GENERATION, sink);
         }
         generated++;
-        float probability = options.probabilities() ? probabilityOf(ctx, outputIndex, vocabulary.size(), token)
-                : Float.NaN;
+        float probability = Float.NaN;
+        List<Token.Candidate> top = List.of();
+        if (options.topProbabilities() > 0) {
+            top = new ArrayList<>(options.topProbabilities());
+            probability = distribution(ctx, outputIndex, vocabulary.size(), token, options.topProbabilities(), top);
+        } else if (options.probabilities()) {
+            probability = probabilityOf(ctx, outputIndex, vocabulary.size(), token);
+        }
         String released = text.append(vocabulary.pieceBytes(token));
         if (text.stopped()) {
-            emit(sink, token, released, probability);
+            emit(sink, token, released, probability, top);
             finish(FinishReason.STOP_STRING);
         } else if (generated >= options.maxTokens()) {
-            emit(sink, token, released + text.drain(), probability);
+            emit(sink, token, released + text.drain(), probability, top);
             finish(FinishReason.MAX_TOKENS);
         } else {
-            emit(sink, token, released, probability);
+            emit(sink, token, released, probability, top);
         }
         return true;
     }
@@ -199,14 +207,53 @@ final class SequenceEngine {
             finish(reason);
             return false;
         }
-        emit(sink, pendingToken, rest, Float.NaN);
+        emit(sink, pendingToken, rest, Float.NaN, List.of());
         finish(reason);
         return true;
     }
 
-    private void emit(Consumer<? super Token> sink, int token, String piece, float probability) {
+    private void emit(Consumer<? super Token> sink, int token, String piece, float probability,
+                      List<Token.Candidate> top) {
         emitted.append(piece);
-        sink.accept(new Token(token, piece, probability));
+        sink.accept(new Token(token, piece, probability, top));
+    }
+
+    /**
+     * Like {@link #probabilityOf}, and fills {@code top} with the {@code n} most likely tokens (most likely first; ties
+     * by lower id), in one pass over the logits plus a bounded heap.
+     */
+    static float distribution(MemorySegment ctx, int batchIndex, int vocabSize, int token, int n,
+                              List<Token.Candidate> top) {
+        MemorySegment logits = Llama.llama_get_logits_ith(ctx, batchIndex)
+                .reinterpret((long) vocabSize * Float.BYTES);
+        float max = Float.NEGATIVE_INFINITY;
+        // min-heap of the n best (logit, id): the root is the weakest kept
+        java.util.PriorityQueue<int[]> heap = new java.util.PriorityQueue<>(n + 1, (a, b) -> {
+            int c = Float.compare(Float.intBitsToFloat(a[1]), Float.intBitsToFloat(b[1]));
+            return c != 0 ? c : Integer.compare(b[0], a[0]);
+        });
+        for (int i = 0; i < vocabSize; i++) {
+            float l = logits.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            max = Math.max(max, l);
+            if (heap.size() < n) {
+                heap.add(new int[] {i, Float.floatToIntBits(l)});
+            } else if (l > Float.intBitsToFloat(heap.peek()[1])) {
+                heap.poll();
+                heap.add(new int[] {i, Float.floatToIntBits(l)});
+            }
+        }
+        double sum = 0;
+        for (int i = 0; i < vocabSize; i++) {
+            sum += Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, i) - max);
+        }
+        List<Token.Candidate> best = new ArrayList<>(heap.size());
+        while (!heap.isEmpty()) {
+            int[] e = heap.poll();
+            best.add(new Token.Candidate(e[0], (float) (Math.exp(Float.intBitsToFloat(e[1]) - max) / sum)));
+        }
+        java.util.Collections.reverse(best);
+        top.addAll(best);
+        return (float) (Math.exp(logits.getAtIndex(ValueLayout.JAVA_FLOAT, token) - max) / sum);
     }
 
     /**

@@ -19,6 +19,31 @@
  * }
  * }
  *
+ * <h2>Chat templates, structured output and tools</h2>
+ * A {@link io.github.llamaffm.ChatSession} renders the model's own Jinja template ({@code tokenizer.chat_template})
+ * with llama.cpp's Jinja engine and parses replies with llama.cpp's parser for the model's family
+ * ({@link io.github.llamaffm.ChatFormat} does both for callers that drive generation themselves, such as a server).
+ * JSON output is constrained by a grammar that llama.cpp's {@code json_schema_to_grammar} derives from a JSON Schema
+ * ({@link io.github.llamaffm.Grammar#fromJsonSchema}, {@link io.github.llamaffm.GenerateOptions.Builder#jsonSchema}),
+ * or from a record ({@link io.github.llamaffm.JsonSchema#of}). Tools are {@link io.github.llamaffm.Tool}s (name,
+ * description, JSON Schema of the arguments, or a record), chosen by {@link io.github.llamaffm.ToolChoice}; a
+ * {@link io.github.llamaffm.ChatReply} holds content, reasoning and {@link io.github.llamaffm.ToolCall}s.
+ * {@snippet :
+ * record Capital(String country, String city) {}
+ * Capital c = ctx.chat().replyAs("What is the capital of France?", Capital.class);
+ *
+ * record Weather(String city) {}
+ * ChatSession agent = ctx.chat(ChatSession.Options.defaults()
+ *         .withTools(List.of(Tool.of("get_weather", "Current weather in a city", Weather.class))));
+ * ChatReply r = agent.reply("Weather in Paris?");
+ * for (ToolCall call : r.toolCalls()) {
+ *     agent.addToolResult(call, lookUp(call.arguments(Weather.class)));   // a "tool" message
+ * }
+ * String answer = agent.reply().content();
+ * }
+ * Mistral 7B's guardrails: {@link io.github.llamaffm.ChatSession.Options#withGuardrails} (the paper's system
+ * prompt) and {@link io.github.llamaffm.Moderation} (self-reflection classification into the paper's categories).
+ *
  * <h2>The object graph</h2>
  * {@link io.github.llamaffm.LlamaRuntime} (library, devices) &rarr; {@link io.github.llamaffm.LlamaModel} (weights,
  * {@link io.github.llamaffm.Vocabulary}, {@link io.github.llamaffm.ModelInfo}) &rarr;

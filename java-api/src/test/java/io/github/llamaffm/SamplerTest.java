@@ -172,7 +172,7 @@ class SamplerTest {
         expectIae(() -> b.logitBias(3, Float.POSITIVE_INFINITY), "logitBias bias", "finite or negative infinity");
         expectIae(() -> b.grammar(""), "grammar", "non-empty");
         expectIae(() -> b.grammar("   "), "grammar", "non-empty");
-        expectIae(() -> b.grammar(null), "grammar", "non-empty");
+        expectIae(() -> b.grammar((String) null), "grammar", "non-empty");
         expectIae(() -> b.grammar("root ::= \"a\"", ""), "grammar root", "non-empty");
         // a failed setter leaves the builder unchanged
         assertThat(b.build()).isEqualTo(Sampler.defaults());

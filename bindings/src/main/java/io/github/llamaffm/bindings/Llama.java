@@ -1470,7 +1470,7 @@ public class Llama extends Llama$shared {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llama.C_POINTER,
             Llama.C_POINTER,
-            io.github.llamaffm.bindings.gguf_init_params.layout()
+            gguf_init_params.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("gguf_init_from_file");
@@ -3824,7 +3824,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_model_default_params {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_model_params.layout()    );
+            llama_model_params.layout()    );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_model_default_params");
 
@@ -3882,7 +3882,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_context_default_params {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_context_params.layout()    );
+            llama_context_params.layout()    );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_context_default_params");
 
@@ -3940,7 +3940,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_sampler_chain_default_params {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_sampler_chain_params.layout()    );
+            llama_sampler_chain_params.layout()    );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_sampler_chain_default_params");
 
@@ -3998,7 +3998,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_model_quantize_default_params {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_model_quantize_params.layout()    );
+            llama_model_quantize_params.layout()    );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_model_quantize_default_params");
 
@@ -4351,7 +4351,7 @@ public class Llama extends Llama$shared {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llama.C_POINTER,
             Llama.C_POINTER,
-            io.github.llamaffm.bindings.llama_model_params.layout()
+            llama_model_params.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_model_load_from_file");
@@ -4413,7 +4413,7 @@ public class Llama extends Llama$shared {
             Llama.C_POINTER,
             Llama.C_POINTER,
             Llama.C_LONG,
-            io.github.llamaffm.bindings.llama_model_params.layout()
+            llama_model_params.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_model_load_from_splits");
@@ -4593,7 +4593,7 @@ public class Llama extends Llama$shared {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llama.C_POINTER,
             Llama.C_POINTER,
-            io.github.llamaffm.bindings.llama_context_params.layout()
+            llama_context_params.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_init_from_model");
@@ -9704,7 +9704,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_batch_get_one {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_batch.layout(),
+            llama_batch.layout(),
             Llama.C_POINTER,
             Llama.C_INT
         );
@@ -9765,7 +9765,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_batch_init {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_batch.layout(),
+            llama_batch.layout(),
             Llama.C_INT,
             Llama.C_INT,
             Llama.C_INT
@@ -9827,7 +9827,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_batch_free {
         public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
-            io.github.llamaffm.bindings.llama_batch.layout()
+            llama_batch.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_batch_free");
@@ -9888,7 +9888,7 @@ public class Llama extends Llama$shared {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llama.C_INT,
             Llama.C_POINTER,
-            io.github.llamaffm.bindings.llama_batch.layout()
+            llama_batch.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_encode");
@@ -9949,7 +9949,7 @@ public class Llama extends Llama$shared {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llama.C_INT,
             Llama.C_POINTER,
-            io.github.llamaffm.bindings.llama_batch.layout()
+            llama_batch.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_decode");
@@ -13536,7 +13536,7 @@ public class Llama extends Llama$shared {
     private static class llama_sampler_chain_init {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
             Llama.C_POINTER,
-            io.github.llamaffm.bindings.llama_sampler_chain_params.layout()
+            llama_sampler_chain_params.layout()
         );
 
         public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llama_sampler_chain_init");
@@ -15439,7 +15439,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_perf_context {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_perf_context_data.layout(),
+            llama_perf_context_data.layout(),
             Llama.C_POINTER
         );
 
@@ -15558,7 +15558,7 @@ public class Llama extends Llama$shared {
 
     private static class llama_perf_sampler {
         public static final FunctionDescriptor DESC = FunctionDescriptor.of(
-            io.github.llamaffm.bindings.llama_perf_sampler_data.layout(),
+            llama_perf_sampler_data.layout(),
             Llama.C_POINTER
         );
 
@@ -15668,6 +15668,555 @@ public class Llama extends Llama$shared {
                 traceDowncall("llama_perf_sampler_reset", chain);
             }
             mh$.invokeExact(chain);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_chat_templates_init {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_chat_templates_init");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_templates_init(const struct llama_model *model, const char *template_source, const char *bos_token, const char *eos_token, llamaffm_chat_templates **out)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_chat_templates_init$descriptor() {
+        return llamaffm_chat_templates_init.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_templates_init(const struct llama_model *model, const char *template_source, const char *bos_token, const char *eos_token, llamaffm_chat_templates **out)
+     * }
+     */
+    public static MethodHandle llamaffm_chat_templates_init$handle() {
+        return llamaffm_chat_templates_init.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_templates_init(const struct llama_model *model, const char *template_source, const char *bos_token, const char *eos_token, llamaffm_chat_templates **out)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_templates_init$address() {
+        return llamaffm_chat_templates_init.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_chat_templates_init(const struct llama_model *model, const char *template_source, const char *bos_token, const char *eos_token, llamaffm_chat_templates **out)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_templates_init(MemorySegment model, MemorySegment template_source, MemorySegment bos_token, MemorySegment eos_token, MemorySegment out) {
+        var mh$ = llamaffm_chat_templates_init.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_chat_templates_init", model, template_source, bos_token, eos_token, out);
+            }
+            return (MemorySegment)mh$.invokeExact(model, template_source, bos_token, eos_token, out);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_chat_templates_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_chat_templates_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void llamaffm_chat_templates_free(llamaffm_chat_templates *templates)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_chat_templates_free$descriptor() {
+        return llamaffm_chat_templates_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void llamaffm_chat_templates_free(llamaffm_chat_templates *templates)
+     * }
+     */
+    public static MethodHandle llamaffm_chat_templates_free$handle() {
+        return llamaffm_chat_templates_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void llamaffm_chat_templates_free(llamaffm_chat_templates *templates)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_templates_free$address() {
+        return llamaffm_chat_templates_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void llamaffm_chat_templates_free(llamaffm_chat_templates *templates)
+     * }
+     */
+    public static void llamaffm_chat_templates_free(MemorySegment templates) {
+        var mh$ = llamaffm_chat_templates_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_chat_templates_free", templates);
+            }
+            mh$.invokeExact(templates);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_chat_apply {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_chat_apply");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_apply(const llamaffm_chat_templates *templates, const char *inputs_json)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_chat_apply$descriptor() {
+        return llamaffm_chat_apply.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_apply(const llamaffm_chat_templates *templates, const char *inputs_json)
+     * }
+     */
+    public static MethodHandle llamaffm_chat_apply$handle() {
+        return llamaffm_chat_apply.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_apply(const llamaffm_chat_templates *templates, const char *inputs_json)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_apply$address() {
+        return llamaffm_chat_apply.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_chat_apply(const llamaffm_chat_templates *templates, const char *inputs_json)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_apply(MemorySegment templates, MemorySegment inputs_json) {
+        var mh$ = llamaffm_chat_apply.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_chat_apply", templates, inputs_json);
+            }
+            return (MemorySegment)mh$.invokeExact(templates, inputs_json);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_chat_parse {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_chat_parse");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_parse(const char *params_json)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_chat_parse$descriptor() {
+        return llamaffm_chat_parse.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_parse(const char *params_json)
+     * }
+     */
+    public static MethodHandle llamaffm_chat_parse$handle() {
+        return llamaffm_chat_parse.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_chat_parse(const char *params_json)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_parse$address() {
+        return llamaffm_chat_parse.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_chat_parse(const char *params_json)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_parse(MemorySegment params_json) {
+        var mh$ = llamaffm_chat_parse.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_chat_parse", params_json);
+            }
+            return (MemorySegment)mh$.invokeExact(params_json);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_json_schema_to_grammar {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_json_schema_to_grammar");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_json_schema_to_grammar(const char *schema_json)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_json_schema_to_grammar$descriptor() {
+        return llamaffm_json_schema_to_grammar.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_json_schema_to_grammar(const char *schema_json)
+     * }
+     */
+    public static MethodHandle llamaffm_json_schema_to_grammar$handle() {
+        return llamaffm_json_schema_to_grammar.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_json_schema_to_grammar(const char *schema_json)
+     * }
+     */
+    public static MemorySegment llamaffm_json_schema_to_grammar$address() {
+        return llamaffm_json_schema_to_grammar.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_json_schema_to_grammar(const char *schema_json)
+     * }
+     */
+    public static MemorySegment llamaffm_json_schema_to_grammar(MemorySegment schema_json) {
+        var mh$ = llamaffm_json_schema_to_grammar.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_json_schema_to_grammar", schema_json);
+            }
+            return (MemorySegment)mh$.invokeExact(schema_json);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_grammar_prefill {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_grammar_prefill");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_grammar_prefill(struct llama_sampler *grammar, const struct llama_vocab *vocab, const char *text)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_grammar_prefill$descriptor() {
+        return llamaffm_grammar_prefill.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_grammar_prefill(struct llama_sampler *grammar, const struct llama_vocab *vocab, const char *text)
+     * }
+     */
+    public static MethodHandle llamaffm_grammar_prefill$handle() {
+        return llamaffm_grammar_prefill.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_grammar_prefill(struct llama_sampler *grammar, const struct llama_vocab *vocab, const char *text)
+     * }
+     */
+    public static MemorySegment llamaffm_grammar_prefill$address() {
+        return llamaffm_grammar_prefill.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_grammar_prefill(struct llama_sampler *grammar, const struct llama_vocab *vocab, const char *text)
+     * }
+     */
+    public static MemorySegment llamaffm_grammar_prefill(MemorySegment grammar, MemorySegment vocab, MemorySegment text) {
+        var mh$ = llamaffm_grammar_prefill.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_grammar_prefill", grammar, vocab, text);
+            }
+            return (MemorySegment)mh$.invokeExact(grammar, vocab, text);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_sampler_accept_checked {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_INT
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_sampler_accept_checked");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_accept_checked(struct llama_sampler *sampler, int token)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_sampler_accept_checked$descriptor() {
+        return llamaffm_sampler_accept_checked.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_accept_checked(struct llama_sampler *sampler, int token)
+     * }
+     */
+    public static MethodHandle llamaffm_sampler_accept_checked$handle() {
+        return llamaffm_sampler_accept_checked.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_accept_checked(struct llama_sampler *sampler, int token)
+     * }
+     */
+    public static MemorySegment llamaffm_sampler_accept_checked$address() {
+        return llamaffm_sampler_accept_checked.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_accept_checked(struct llama_sampler *sampler, int token)
+     * }
+     */
+    public static MemorySegment llamaffm_sampler_accept_checked(MemorySegment sampler, int token) {
+        var mh$ = llamaffm_sampler_accept_checked.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_sampler_accept_checked", sampler, token);
+            }
+            return (MemorySegment)mh$.invokeExact(sampler, token);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_sampler_sample_checked {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_POINTER,
+            Llama.C_INT,
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_sampler_sample_checked");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_sample_checked(struct llama_sampler *sampler, struct llama_context *ctx, int idx, int *token)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_sampler_sample_checked$descriptor() {
+        return llamaffm_sampler_sample_checked.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_sample_checked(struct llama_sampler *sampler, struct llama_context *ctx, int idx, int *token)
+     * }
+     */
+    public static MethodHandle llamaffm_sampler_sample_checked$handle() {
+        return llamaffm_sampler_sample_checked.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_sample_checked(struct llama_sampler *sampler, struct llama_context *ctx, int idx, int *token)
+     * }
+     */
+    public static MemorySegment llamaffm_sampler_sample_checked$address() {
+        return llamaffm_sampler_sample_checked.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * char *llamaffm_sampler_sample_checked(struct llama_sampler *sampler, struct llama_context *ctx, int idx, int *token)
+     * }
+     */
+    public static MemorySegment llamaffm_sampler_sample_checked(MemorySegment sampler, MemorySegment ctx, int idx, MemorySegment token) {
+        var mh$ = llamaffm_sampler_sample_checked.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_sampler_sample_checked", sampler, ctx, idx, token);
+            }
+            return (MemorySegment)mh$.invokeExact(sampler, ctx, idx, token);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class llamaffm_chat_string_free {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.ofVoid(
+            Llama.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = SYMBOL_LOOKUP.findOrThrow("llamaffm_chat_string_free");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * void llamaffm_chat_string_free(char *s)
+     * }
+     */
+    public static FunctionDescriptor llamaffm_chat_string_free$descriptor() {
+        return llamaffm_chat_string_free.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * void llamaffm_chat_string_free(char *s)
+     * }
+     */
+    public static MethodHandle llamaffm_chat_string_free$handle() {
+        return llamaffm_chat_string_free.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * void llamaffm_chat_string_free(char *s)
+     * }
+     */
+    public static MemorySegment llamaffm_chat_string_free$address() {
+        return llamaffm_chat_string_free.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * void llamaffm_chat_string_free(char *s)
+     * }
+     */
+    public static void llamaffm_chat_string_free(MemorySegment s) {
+        var mh$ = llamaffm_chat_string_free.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("llamaffm_chat_string_free", s);
+            }
+            mh$.invokeExact(s);
         } catch (Error | RuntimeException ex) {
            throw ex;
         } catch (Throwable ex$) {

@@ -360,9 +360,10 @@ class ServeTest {
         Reply badRole = post("/chat/completions", "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}", KEY);
         assertThat(badRole.error().get("param").asText()).isEqualTo("messages[0].role");
 
+        // tools are served now (ServeToolsTest); the legacy 'functions' field is still refused
         Reply tools = post("/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-                + "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", KEY);
-        assertThat(tools.error().get("param").asText()).isEqualTo("tools");
+                + "\"functions\":[{\"name\":\"f\"}]}", KEY);
+        assertThat(tools.error().get("param").asText()).isEqualTo("functions");
 
         Reply n2 = post("/completions", "{\"prompt\":\"x\",\"n\":2}", KEY);
         assertThat(n2.error().get("param").asText()).isEqualTo("n");

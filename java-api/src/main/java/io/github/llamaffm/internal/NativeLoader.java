@@ -43,9 +43,29 @@ import java.util.Properties;
 public final class NativeLoader {
     private NativeLoader() {}
 
-    /** Library base names in dependency order. */
-    private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama");
+    /**
+     * Library base names in dependency order: llama.cpp, its {@code common} library (chat templates, tool calls,
+     * JSON Schema) and our chat glue over it (native/glue/llamaffm_chat.cpp), whose functions the generated bindings
+     * find through the class loader's symbol lookup.
+     */
+    private static final List<String> LIBRARIES = List.of("ggml-base", "ggml-cpu", "ggml", "llama", "llama-common",
+            "llamaffm_chat");
     private static final String GLUE = "llamaffm_glue";
+    private static final List<String> CHAT_LIBRARIES = List.of("llama-common", "llamaffm_chat");
+    /** Why the chat glue is not loaded, or null when it is. */
+    private static volatile String chatMissing;
+
+    /**
+     * Throws unless the chat glue (Jinja templates, tool calls, JSON Schema) is loaded; it is everywhere but on
+     * Windows for now.
+     */
+    public static void requireChatGlue() {
+        load();
+        String why = chatMissing;
+        if (why != null) {
+            throw new NativeLibraryException(why);
+        }
+    }
     /** GPU backends shipped as loadable modules, best first (Metal is built into the macOS natives). */
     static final List<String> GPU_MODULES = List.of("cuda", "vulkan");
 
@@ -154,6 +174,8 @@ public final class NativeLoader {
             Path lib = dir.resolve(libraryFileName(base));
             if (Files.isRegularFile(lib)) {
                 loadOne(lib);
+            } else if (CHAT_LIBRARIES.contains(base) && platform().startsWith("windows")) {
+                chatMissing = "the chat glue (" + libraryFileName(base) + ") is not built for Windows yet";
             } else if (!(base.equals("ggml-cpu") && dynamicBackends)) {
                 throw new NativeLibraryException("missing " + lib + " (loading llama.cpp from " + source + ")");
             }

@@ -1,6 +1,7 @@
 package io.github.llamaffm.internal;
 
 import io.github.llamaffm.CustomSampler;
+import io.github.llamaffm.Grammar;
 import io.github.llamaffm.LlamaException;
 import io.github.llamaffm.Sampler;
 import io.github.llamaffm.bindings.Llama;
@@ -43,6 +44,8 @@ public final class SamplerChain implements AutoCloseable {
     /** The Java stage, or null. */
     private final CustomStage custom;
     private final NativeHandle handle;
+    /** Out-parameter of the checked sample call (grammar chains). */
+    private final MemorySegment tokenOut = Arena.ofAuto().allocate(ValueLayout.JAVA_INT);
 
     private SamplerChain(MemorySegment chain, int vocabSize, int grammarIndex, CustomStage custom) {
         this.chain = chain;
@@ -116,19 +119,7 @@ public final class SamplerChain implements AutoCloseable {
             // common_sampler_init keeps the grammar apart and applies it before the chain (grammar_first) or by
             // rejection sampling; as the first chain stage it constrains every token the same way.
             if (spec.grammar().isPresent()) {
-                MemorySegment g;
-                try (Arena arena = Arena.ofConfined()) {
-                    // llama_sampler_init_grammar copies both strings (llama_sampler_grammar::grammar_str/_root).
-                    NativeRuntime.clearLastError();
-                    g = Llama.llama_sampler_init_grammar(v, arena.allocateFrom(spec.grammar().get()),
-                            arena.allocateFrom(spec.grammarRoot()));
-                }
-                if (g.equals(MemorySegment.NULL)) {
-                    String why = NativeRuntime.lastErrorSuffix();
-                    throw new IllegalArgumentException("invalid grammar: "
-                            + (why.isEmpty() ? "llama.cpp could not parse it (root rule '" + spec.grammarRoot() + "')"
-                                    : why.substring(2)));
-                }
+                MemorySegment g = createGrammar(spec, v);
                 grammarIndex = Llama.llama_sampler_chain_n(chain);
                 Llama.llama_sampler_chain_add(chain, g);
             }
@@ -220,6 +211,53 @@ public final class SamplerChain implements AutoCloseable {
         }
     }
 
+    /**
+     * The grammar stage: plain, or lazy with trigger patterns/tokens (llama_sampler_init_grammar_lazy_patterns, as
+     * common_sampler_init builds it), then fed the grammar's prefill (a template's generation prompt) through the glue,
+     * which turns a rejected token into an exception instead of an abort.
+     */
+    private static MemorySegment createGrammar(Sampler spec, MemorySegment vocab) {
+        Grammar gs = spec.grammarSpec().orElseGet(() -> Grammar.gbnf(spec.grammar().get()));
+        MemorySegment g;
+        try (Arena arena = Arena.ofConfined()) {
+            // The grammar samplers copy the strings, patterns and tokens they are given.
+            NativeRuntime.clearLastError();
+            MemorySegment text = arena.allocateFrom(gs.gbnf());
+            MemorySegment root = arena.allocateFrom(spec.grammarRoot());
+            if (gs.lazy()) {
+                List<String> patterns = gs.triggerPatterns();
+                MemorySegment p = arena.allocate(ValueLayout.ADDRESS, Math.max(1, patterns.size()));
+                for (int i = 0; i < patterns.size(); i++) {
+                    p.setAtIndex(ValueLayout.ADDRESS, i, arena.allocateFrom(patterns.get(i)));
+                }
+                List<Integer> tokens = gs.triggerTokens();
+                MemorySegment t = arena.allocate(ValueLayout.JAVA_INT, Math.max(1, tokens.size()));
+                for (int i = 0; i < tokens.size(); i++) {
+                    t.setAtIndex(ValueLayout.JAVA_INT, i, tokens.get(i));
+                }
+                g = Llama.llama_sampler_init_grammar_lazy_patterns(vocab, text, root, p, patterns.size(), t,
+                        tokens.size());
+            } else {
+                g = Llama.llama_sampler_init_grammar(vocab, text, root);
+            }
+            if (g.equals(MemorySegment.NULL)) {
+                String why = NativeRuntime.lastErrorSuffix();
+                throw new IllegalArgumentException("invalid grammar: "
+                        + (why.isEmpty() ? "llama.cpp could not parse it (root rule '" + spec.grammarRoot() + "')"
+                                : why.substring(2)));
+            }
+            if (!gs.prefill().isEmpty() && !gs.lazy()) {
+                try {
+                    ChatGlue.call(Llama.llamaffm_grammar_prefill(g, vocab, arena.allocateFrom(gs.prefill())));
+                } catch (RuntimeException e) {
+                    Llama.llama_sampler_free(g);
+                    throw new IllegalArgumentException("grammar does not accept its prefill: " + e.getMessage(), e);
+                }
+            }
+        }
+        return g;
+    }
+
     private static void addPenalties(MemorySegment chain, Sampler spec, int vocabSize) {
         add(chain, Llama.llama_sampler_init_penalties(vocabSize, spec.penalties().lastN(), spec.penalties().repeat(),
                 spec.penalties().frequency(), spec.penalties().presence()), "penalties");
@@ -286,9 +324,23 @@ public final class SamplerChain implements AutoCloseable {
      */
     public int sampleDecoded(MemorySegment ctx, int outputIndex) {
         clearFailure();
-        int token = Llama.llama_sampler_sample(chain, ctx, outputIndex);
+        int token = grammarIndex >= 0 ? sampleChecked(ctx, outputIndex)
+                : Llama.llama_sampler_sample(chain, ctx, outputIndex);
         rethrowFailure();
         return token;
+    }
+
+    /**
+     * With a grammar, sampling goes through the glue: a grammar throws a C++ exception for text it cannot accept (a
+     * lazy grammar's trigger followed by something else), which must become a Java exception, not an abort.
+     */
+    private int sampleChecked(MemorySegment ctx, int outputIndex) {
+        MemorySegment err = Llama.llamaffm_sampler_sample_checked(chain, ctx, outputIndex, tokenOut);
+        if (!err.equals(MemorySegment.NULL)) {
+            rethrowFailure();
+            ChatGlue.call(err); // throws IllegalArgumentException with the grammar's message
+        }
+        return tokenOut.get(ValueLayout.JAVA_INT, 0);
     }
 
     public int sample(MemorySegment ctx, int outputIndex) {
@@ -302,7 +354,8 @@ public final class SamplerChain implements AutoCloseable {
             }
         }
         clearFailure();
-        int token = Llama.llama_sampler_sample(chain, ctx, outputIndex);
+        int token = grammarIndex >= 0 ? sampleChecked(ctx, outputIndex)
+                : Llama.llama_sampler_sample(chain, ctx, outputIndex);
         rethrowFailure();
         return token;
     }
@@ -344,7 +397,15 @@ public final class SamplerChain implements AutoCloseable {
                 throw new LlamaException("the sampler chain selected no token");
             }
             int token = data.get(ValueLayout.JAVA_INT, selected * stride + idOffset);
-            Llama.llama_sampler_accept(chain, token);
+            if (grammarIndex >= 0) {
+                MemorySegment err = Llama.llamaffm_sampler_accept_checked(chain, token);
+                if (!err.equals(MemorySegment.NULL)) {
+                    rethrowFailure();
+                    ChatGlue.call(err);
+                }
+            } else {
+                Llama.llama_sampler_accept(chain, token);
+            }
             rethrowFailure();
             return token;
         }

@@ -5,9 +5,13 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.github.llamaffm.ChatTemplate;
+import io.github.llamaffm.ChatFormat;
+import io.github.llamaffm.ChatReply;
+import io.github.llamaffm.ToolCall;
 import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.FinishReason;
+import io.github.llamaffm.GenerateOptions;
+import io.github.llamaffm.Token;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
@@ -133,7 +137,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final SchedulerLoop loop;
     private final Thread schedulerThread;
     private final EmbeddingService embeddings;
-    private final String chatTemplate;
+    private final ChatFormat chatFormat;
     private final byte[] apiKeyDigest;
     private final long created = System.currentTimeMillis() / 1000;
     private final HttpServer http;
@@ -150,7 +154,7 @@ public final class OpenAiServer implements AutoCloseable {
         this.context = model.newContext(contextOptions);
         boolean started = false;
         try {
-            this.chatTemplate = context.chatTemplate();
+            this.chatFormat = ChatFormat.of(model);
             this.embeddings = new EmbeddingService(model, context.settings().threads());
             this.loop = new SchedulerLoop(context, options.maxQueue(), log);
             // The one thread that uses the generation context, started here explicitly (the library starts none).
@@ -240,6 +244,7 @@ public final class OpenAiServer implements AutoCloseable {
         handlers.shutdownNow();
         embeddings.close();
         context.close();
+        chatFormat.close();
     }
 
     private void shutdownScheduler() {
@@ -378,15 +383,23 @@ public final class OpenAiServer implements AutoCloseable {
         JsonNode body = Requests.parse(readBody(ex));
         Requests.Generate g = chat ? Requests.chat(body) : Requests.completion(body);
         int[] tokens;
+        ChatFormat.Prompt chatPrompt = null;
+        GenerateOptions genOptions = g.options();
         if (chat) {
-            String prompt;
+            boolean tools = !g.tools().isEmpty();
             try {
-                prompt = ChatTemplate.apply(chatTemplate, g.messages(), true);
+                // One place renders messages, tools and a response schema for every caller (ChatSession too).
+                chatPrompt = chatFormat.render(g.messages(), g.tools(), g.toolChoice(), g.parallelToolCalls(),
+                        tools && g.toolChoice().mode() != io.github.llamaffm.ToolChoice.Mode.NONE ? null
+                                : g.responseSchema());
+                genOptions = chatPrompt.applyTo(g.options());
             } catch (IllegalArgumentException e) {
-                throw ApiException.badRequest("the model's chat template cannot format these messages", "messages");
+                throw ApiException.badRequest("the model's chat template cannot format these messages: "
+                        + e.getMessage(), "messages");
             }
             // As ChatSession does: BOS as the model asks, special-token text parsed.
-            tokens = model.vocabulary().tokenize(prompt, g.options().addSpecial(), g.options().parseSpecial());
+            tokens = model.vocabulary().tokenize(chatPrompt.text(), genOptions.addSpecial(),
+                    genOptions.parseSpecial());
         } else if (g.promptTokens() != null) {
             tokens = g.promptTokens();
             int vocab = model.vocabulary().size();
@@ -407,7 +420,7 @@ public final class OpenAiServer implements AutoCloseable {
                     + "context holds " + room + " tokens, with room for at least one generated token",
                     chat ? "messages" : "prompt", "context_length_exceeded");
         }
-        Job job = new Job(tokens, g.options(), g.stream());
+        Job job = new Job(tokens, genOptions, g.stream() || g.logprobs());
         if (!loop.offer(job)) {
             if (closed) {
                 throw SchedulerLoop.shuttingDown();
@@ -421,10 +434,12 @@ public final class OpenAiServer implements AutoCloseable {
         long createdAt = System.currentTimeMillis() / 1000;
         try {
             if (g.stream()) {
-                stream(ex, job, chat, id, createdAt, g.includeUsage());
+                stream(ex, job, chat, id, createdAt, g.includeUsage(), chatPrompt, g);
             } else {
-                Finished f = awaitFinish(job);
-                sendJson(ex, 200, completionJson(chat, id, createdAt, f.result(), tokens.length));
+                List<Token> generated = new ArrayList<>();
+                Finished f = awaitFinish(job, generated);
+                sendJson(ex, 200, completionJson(chat, id, createdAt, f.result(), tokens.length, chatPrompt,
+                        g.logprobs() ? generated : null));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -435,12 +450,43 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /** Waits for the job's end; maps abnormal ends to API errors. */
-    private static Finished awaitFinish(Job job) throws InterruptedException {
+    private static Finished awaitFinish(Job job, List<Token> tokens) throws InterruptedException {
         while (true) {
-            if (job.events.take() instanceof Finished f) {
+            SchedulerLoop.Event e = job.events.take();
+            if (e instanceof Finished f) {
                 return checked(job, f);
             }
+            if (e instanceof TokenEvent t) {
+                tokens.add(t.token());
+            }
         }
+    }
+
+    /** OpenAI's {@code logprobs} of tokens: each chosen token and its {@code top_logprobs} alternatives. */
+    private ObjectNode logprobs(List<Token> tokens) {
+        ObjectNode lp = Requests.MAPPER.createObjectNode();
+        ArrayNode content = lp.putArray("content");
+        for (Token t : tokens) {
+            if (Float.isNaN(t.probability())) {
+                continue; // held-back text released at the end: no new token
+            }
+            ObjectNode e = logprobEntry(content.addObject(), t.id(), t.logprob());
+            ArrayNode top = e.putArray("top_logprobs");
+            for (Token.Candidate c : t.top()) {
+                logprobEntry(top.addObject(), c.id(), c.logprob());
+            }
+        }
+        return lp;
+    }
+
+    private ObjectNode logprobEntry(ObjectNode e, int token, double logprob) {
+        String piece = model.vocabulary().piece(token);
+        e.put("token", piece).put("logprob", logprob);
+        ArrayNode bytes = e.putArray("bytes");
+        for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
+            bytes.add(b & 0xff);
+        }
+        return e;
     }
 
     private static Finished checked(Job job, Finished f) {
@@ -458,8 +504,13 @@ public final class OpenAiServer implements AutoCloseable {
         return f;
     }
 
-    private void stream(HttpExchange ex, Job job, boolean chat, String id, long createdAt, boolean includeUsage)
+    private void stream(HttpExchange ex, Job job, boolean chat, String id, long createdAt, boolean includeUsage,
+                        ChatFormat.Prompt chatPrompt, Requests.Generate g)
             throws IOException, InterruptedException {
+        // With tools the text is parsed as it grows, so tool calls go out as tool_calls deltas, not as content.
+        DeltaStream deltas = chat && !g.tools().isEmpty() && g.toolChoice().mode() != io.github.llamaffm.ToolChoice.Mode.NONE
+                ? new DeltaStream() : null;
+        StringBuilder text = new StringBuilder();
         ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
         ex.getResponseHeaders().set("Cache-Control", "no-cache");
         ex.getResponseHeaders().set("X-Accel-Buffering", "no");
@@ -480,6 +531,18 @@ public final class OpenAiServer implements AutoCloseable {
                     if (t.token().text().isEmpty()) {
                         continue;
                     }
+                    if (deltas != null) {
+                        text.append(t.token().text());
+                        for (ObjectNode delta : deltas.next(chatPrompt.parsePartial(text.toString()))) {
+                            ObjectNode c = chunk(true, id, createdAt);
+                            ObjectNode choice = ((ArrayNode) c.get("choices")).addObject().put("index", 0);
+                            choice.set("delta", delta);
+                            choice.putNull("logprobs");
+                            choice.putNull("finish_reason");
+                            sendEvent(out, c);
+                        }
+                        continue;
+                    }
                     ObjectNode c = chunk(chat, id, createdAt);
                     ObjectNode choice = ((ArrayNode) c.get("choices")).addObject().put("index", 0);
                     if (chat) {
@@ -487,7 +550,11 @@ public final class OpenAiServer implements AutoCloseable {
                     } else {
                         choice.put("text", t.token().text());
                     }
-                    choice.putNull("logprobs");
+                    if (g.logprobs()) {
+                        choice.set("logprobs", logprobs(List.of(t.token())));
+                    } else {
+                        choice.putNull("logprobs");
+                    }
                     choice.putNull("finish_reason");
                     sendEvent(out, c);
                     continue;
@@ -500,6 +567,19 @@ public final class OpenAiServer implements AutoCloseable {
                     sendEvent(out, errorJson(e));
                     return;
                 }
+                boolean calledTools = false;
+                if (deltas != null) {
+                    ChatReply reply = chatPrompt.parse(f.result());
+                    calledTools = reply.hasToolCalls();
+                    for (ObjectNode delta : deltas.finish(reply)) {
+                        ObjectNode c = chunk(true, id, createdAt);
+                        ObjectNode choice = ((ArrayNode) c.get("choices")).addObject().put("index", 0);
+                        choice.set("delta", delta);
+                        choice.putNull("logprobs");
+                        choice.putNull("finish_reason");
+                        sendEvent(out, c);
+                    }
+                }
                 ObjectNode last = chunk(chat, id, createdAt);
                 ObjectNode choice = ((ArrayNode) last.get("choices")).addObject().put("index", 0);
                 if (chat) {
@@ -508,7 +588,7 @@ public final class OpenAiServer implements AutoCloseable {
                     choice.put("text", "");
                 }
                 choice.putNull("logprobs");
-                choice.put("finish_reason", finishReason(f.result()));
+                choice.put("finish_reason", calledTools ? "tool_calls" : finishReason(f.result()));
                 sendEvent(out, last);
                 if (includeUsage) {
                     ObjectNode u = chunk(chat, id, createdAt);
@@ -541,20 +621,43 @@ public final class OpenAiServer implements AutoCloseable {
         out.flush();
     }
 
-    private ObjectNode completionJson(boolean chat, String id, long createdAt, GenerationResult r, int promptTokens) {
+    private ObjectNode completionJson(boolean chat, String id, long createdAt, GenerationResult r, int promptTokens,
+                                      ChatFormat.Prompt chatPrompt, List<Token> logprobTokens) {
         ObjectNode root = Requests.MAPPER.createObjectNode()
                 .put("id", id)
                 .put("object", chat ? "chat.completion" : "text_completion")
                 .put("created", createdAt)
                 .put("model", options.modelId());
         ObjectNode choice = root.putArray("choices").addObject().put("index", 0);
+        boolean calledTools = false;
         if (chat) {
-            choice.putObject("message").put("role", "assistant").put("content", r.text());
+            ChatReply reply = chatPrompt.parse(r);
+            ObjectNode message = choice.putObject("message").put("role", "assistant");
+            if (reply.hasToolCalls() && reply.content().isEmpty()) {
+                message.putNull("content");
+            } else {
+                message.put("content", reply.content());
+            }
+            if (!reply.reasoning().isEmpty()) {
+                message.put("reasoning_content", reply.reasoning());
+            }
+            if (reply.hasToolCalls()) {
+                calledTools = true;
+                ArrayNode calls = message.putArray("tool_calls");
+                for (ToolCall c : reply.toolCalls()) {
+                    calls.addObject().put("id", c.id()).put("type", "function").putObject("function")
+                            .put("name", c.name()).put("arguments", c.arguments());
+                }
+            }
         } else {
             choice.put("text", r.text());
         }
-        choice.putNull("logprobs");
-        choice.put("finish_reason", finishReason(r));
+        if (logprobTokens != null) {
+            choice.set("logprobs", logprobs(logprobTokens));
+        } else {
+            choice.putNull("logprobs");
+        }
+        choice.put("finish_reason", calledTools ? "tool_calls" : finishReason(r));
         root.set("usage", usage(promptTokens, r));
         return root;
     }

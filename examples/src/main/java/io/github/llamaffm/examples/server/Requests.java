@@ -5,7 +5,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.github.llamaffm.ChatMessage;
 import io.github.llamaffm.GenerateOptions;
+import io.github.llamaffm.Grammar;
 import io.github.llamaffm.Sampler;
+import io.github.llamaffm.Tool;
+import io.github.llamaffm.ToolCall;
+import io.github.llamaffm.ToolChoice;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -13,8 +17,10 @@ import java.util.Locale;
 
 /**
  * Reads and checks OpenAI request bodies. Every problem is a 400 {@link ApiException} naming the field; fields the
- * server does not know are ignored (clients send many optional ones), fields it knows but cannot honour (tools,
- * {@code n > 1}, log probabilities, JSON mode) are refused rather than silently dropped.
+ * server does not know are ignored (clients send many optional ones), fields it knows but cannot honour
+ * ({@code n > 1}, legacy {@code functions}, {@code top_logprobs}) are refused rather than silently dropped. Besides
+ * OpenAI's fields, llama-server's common extensions are read: {@code top_k}, {@code min_p}, {@code repeat_penalty},
+ * {@code grammar} (GBNF) and {@code json_schema}.
  */
 final class Requests {
     static final ObjectMapper MAPPER = new ObjectMapper();
@@ -26,7 +32,8 @@ final class Requests {
 
     /** What a completion request asks for, before tokenizing. */
     record Generate(List<ChatMessage> messages, String prompt, int[] promptTokens, GenerateOptions options,
-                    boolean stream, boolean includeUsage) {}
+                    boolean stream, boolean includeUsage, List<Tool> tools, ToolChoice toolChoice,
+                    boolean parallelToolCalls, String responseSchema, boolean logprobs) {}
 
     static JsonNode parse(byte[] body) {
         JsonNode root;
@@ -49,15 +56,14 @@ final class Requests {
         if (messages == null || !messages.isArray() || messages.isEmpty()) {
             throw ApiException.badRequest("'messages' must be a non-empty array of {role, content}", "messages");
         }
-        unsupported(body, "tools", "tool calling is not supported by this server");
-        unsupported(body, "functions", "function calling is not supported by this server");
-        JsonNode format = body.get("response_format");
-        if (format != null && !format.isNull()) {
-            String type = format.path("type").asText("");
-            if (!type.equals("text")) {
-                throw ApiException.badRequest("response_format '" + type + "' is not supported (only 'text')",
-                        "response_format");
-            }
+        unsupported(body, "functions", "the legacy 'functions' field is not supported: use 'tools'");
+        List<Tool> tools = tools(body.get("tools"));
+        ToolChoice choice = toolChoice(body.get("tool_choice"), tools);
+        boolean parallel = bool(body, "parallel_tool_calls", true);
+        String schema = responseSchema(body);
+        if (body.hasNonNull("grammar") && (schema != null || (!tools.isEmpty() && choice.mode() != ToolChoice.Mode.NONE))) {
+            throw ApiException.badRequest("'grammar' cannot be combined with tools or a JSON response format",
+                    "grammar");
         }
         List<ChatMessage> list = new ArrayList<>();
         for (int i = 0; i < messages.size(); i++) {
@@ -74,16 +80,179 @@ final class Requests {
                 case "system", "developer" -> "system";
                 case "user" -> "user";
                 case "assistant" -> "assistant";
+                case "tool" -> "tool";
                 default -> throw ApiException.badRequest(where + ".role '" + roleNode.asText() + "' is not supported "
-                        + "(system, developer, user, assistant)", where + ".role");
+                        + "(system, developer, user, assistant, tool)", where + ".role");
             };
-            if (m.has("tool_calls") && !m.get("tool_calls").isNull() && !m.get("tool_calls").isEmpty()) {
-                throw ApiException.badRequest("tool calls are not supported by this server", where + ".tool_calls");
+            JsonNode calls = m.get("tool_calls");
+            if (role.equals("assistant") && calls != null && !calls.isNull() && !calls.isEmpty()) {
+                JsonNode c = m.get("content");
+                String text = c == null || c.isNull() ? "" : content(c, where + ".content");
+                list.add(ChatMessage.assistant(text, toolCalls(calls, where + ".tool_calls")));
+            } else if (role.equals("tool")) {
+                JsonNode id = m.get("tool_call_id");
+                if (id == null || !id.isTextual()) {
+                    throw ApiException.badRequest(where + ".tool_call_id must be the id of the call it answers",
+                            where + ".tool_call_id");
+                }
+                String name = m.hasNonNull("name") ? m.get("name").asText() : nameOfCall(list, id.asText());
+                list.add(ChatMessage.toolResult(new ToolCall(id.asText(), name == null ? "" : name, "{}"),
+                        content(m.get("content"), where + ".content")));
+            } else {
+                list.add(new ChatMessage(role, content(m.get("content"), where + ".content")));
             }
-            list.add(new ChatMessage(role, content(m.get("content"), where + ".content")));
         }
         boolean stream = bool(body, "stream", false);
-        return new Generate(list, null, null, options(body), stream, includeUsage(body, stream));
+        return new Generate(list, null, null, options(body), stream,
+                includeUsage(body, stream), tools, choice, parallel, schema, logprobs(body));
+    }
+
+    /** The tool name of an earlier assistant call with this id (a tool message need not repeat it). */
+    private static String nameOfCall(List<ChatMessage> earlier, String id) {
+        for (int i = earlier.size() - 1; i >= 0; i--) {
+            for (ToolCall c : earlier.get(i).toolCalls()) {
+                if (c.id().equals(id)) {
+                    return c.name();
+                }
+            }
+        }
+        return null;
+    }
+
+    private static List<ToolCall> toolCalls(JsonNode calls, String where) {
+        if (!calls.isArray()) {
+            throw ApiException.badRequest(where + " must be an array", where);
+        }
+        List<ToolCall> out = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            JsonNode c = calls.get(i);
+            String w = where + "[" + i + "]";
+            JsonNode f = c.path("function");
+            if (!c.path("id").isTextual() || !f.path("name").isTextual()) {
+                throw ApiException.badRequest(w + " needs 'id' and 'function': {'name', 'arguments'}", w);
+            }
+            JsonNode args = f.get("arguments");
+            String a = args == null || args.isNull() ? "{}" : args.isTextual() ? args.asText() : args.toString();
+            out.add(new ToolCall(c.get("id").asText(), f.get("name").asText(), a));
+        }
+        return out;
+    }
+
+    /** {@code tools}: OpenAI function tools. */
+    private static List<Tool> tools(JsonNode tools) {
+        List<Tool> out = new ArrayList<>();
+        if (tools == null || tools.isNull()) {
+            return out;
+        }
+        if (!tools.isArray()) {
+            throw ApiException.badRequest("'tools' must be an array of {type: function, function: {...}}", "tools");
+        }
+        for (int i = 0; i < tools.size(); i++) {
+            JsonNode t = tools.get(i);
+            String w = "tools[" + i + "]";
+            if (!"function".equals(t.path("type").asText()) || !t.path("function").path("name").isTextual()) {
+                throw ApiException.badRequest(w + " must be {type: function, function: {name, description, "
+                        + "parameters}}", w);
+            }
+            JsonNode f = t.get("function");
+            JsonNode params = f.get("parameters");
+            String schema = params == null || params.isNull() ? "{\"type\": \"object\", \"properties\": {}}"
+                    : params.toString();
+            try {
+                out.add(new Tool(f.get("name").asText(), f.path("description").asText(""), schema));
+            } catch (IllegalArgumentException e) {
+                throw ApiException.badRequest(w + ": " + e.getMessage(), w);
+            }
+        }
+        if (out.stream().map(Tool::name).distinct().count() != out.size()) {
+            throw ApiException.badRequest("tool names must be unique", "tools");
+        }
+        return out;
+    }
+
+    /** {@code tool_choice}: "auto", "none", "required" or {type: function, function: {name}}. */
+    private static ToolChoice toolChoice(JsonNode c, List<Tool> tools) {
+        if (c == null || c.isNull()) {
+            return ToolChoice.AUTO;
+        }
+        if (c.isTextual()) {
+            return switch (c.asText()) {
+                case "auto" -> ToolChoice.AUTO;
+                case "none" -> ToolChoice.NONE;
+                case "required" -> {
+                    if (tools.isEmpty()) {
+                        throw ApiException.badRequest("tool_choice 'required' needs 'tools'", "tool_choice");
+                    }
+                    yield ToolChoice.REQUIRED;
+                }
+                default -> throw ApiException.badRequest("tool_choice must be 'auto', 'none', 'required' or "
+                        + "{type: function, function: {name}}", "tool_choice");
+            };
+        }
+        String name = c.path("function").path("name").asText(null);
+        if (!"function".equals(c.path("type").asText()) || name == null) {
+            throw ApiException.badRequest("tool_choice must be 'auto', 'none', 'required' or "
+                    + "{type: function, function: {name}}", "tool_choice");
+        }
+        if (tools.stream().noneMatch(t -> t.name().equals(name))) {
+            throw ApiException.badRequest("tool_choice names '" + name + "', which is not among the tools",
+                    "tool_choice");
+        }
+        return ToolChoice.named(name);
+    }
+
+    /** {@code response_format} (json_object, json_schema) or llama-server's {@code json_schema}; null for text. */
+    private static String responseSchema(JsonNode body) {
+        JsonNode format = body.get("response_format");
+        String schema = null;
+        if (format != null && !format.isNull()) {
+            String type = format.path("type").asText("");
+            switch (type) {
+                case "text" -> { }
+                case "json_object" -> schema = format.hasNonNull("schema") ? format.get("schema").toString()
+                        : "{\"type\": \"object\"}";
+                case "json_schema" -> {
+                    JsonNode js = format.path("json_schema").get("schema");
+                    if (js == null || !js.isObject()) {
+                        throw ApiException.badRequest("response_format json_schema needs json_schema.schema (an "
+                                + "object)", "response_format");
+                    }
+                    // strict or not, the reply is constrained to the schema by a grammar
+                    schema = js.toString();
+                }
+                default -> throw ApiException.badRequest("response_format '" + type + "' is not supported (text, "
+                        + "json_object, json_schema)", "response_format");
+            }
+        }
+        JsonNode ext = body.get("json_schema");
+        if (ext != null && !ext.isNull()) {
+            if (!ext.isObject()) {
+                throw ApiException.badRequest("'json_schema' must be a JSON Schema object", "json_schema");
+            }
+            if (schema != null) {
+                throw ApiException.badRequest("give either response_format or json_schema", "json_schema");
+            }
+            schema = ext.toString();
+        }
+        if (schema != null) {
+            try {
+                Grammar.fromJsonSchema(schema);
+            } catch (IllegalArgumentException e) {
+                throw ApiException.badRequest("the JSON schema cannot be used: " + e.getMessage(), "response_format");
+            }
+        }
+        return schema;
+    }
+
+    private static boolean logprobs(JsonNode body) {
+        JsonNode lp = body.get("logprobs");
+        if (lp == null || lp.isNull()) {
+            return false;
+        }
+        if (!lp.isBoolean()) {
+            throw ApiException.badRequest("'logprobs' must be true or false", "logprobs");
+        }
+        return lp.asBoolean();
     }
 
     /** {@code POST /v1/completions}: {@code prompt} is a string, an array of one string, or an array of token ids. */
@@ -125,7 +294,17 @@ final class Requests {
             throw ApiException.badRequest("best_of must be 1", "best_of");
         }
         boolean stream = bool(body, "stream", false);
-        return new Generate(null, prompt, tokens, options(body), stream, includeUsage(body, stream));
+        String schema = responseSchema(body);
+        GenerateOptions o = options(body);
+        if (schema != null) {
+            o = o.toBuilder().jsonSchema(schema).build();
+        }
+        JsonNode lp = body.get("logprobs");
+        if (lp != null && !lp.isNull() && !(lp.isBoolean() && !lp.asBoolean()) && lp.asInt(0) != 0) {
+            throw ApiException.badRequest("logprobs are not supported on /v1/completions", "logprobs");
+        }
+        return new Generate(null, prompt, tokens, o, stream, includeUsage(body, stream), List.of(), ToolChoice.AUTO,
+                false, schema, false);
     }
 
     /** Text of a message's content: a string or an array of {type: text, text} parts. */
@@ -156,11 +335,15 @@ final class Requests {
         if (n != null && !n.isNull() && (!n.canConvertToInt() || n.asInt() != 1)) {
             throw ApiException.badRequest("only n = 1 is supported", "n");
         }
-        JsonNode logprobs = body.get("logprobs");
-        if (logprobs != null && !logprobs.isNull() && !(logprobs.isBoolean() && !logprobs.asBoolean())) {
-            throw ApiException.badRequest("logprobs are not supported by this server", "logprobs");
-        }
         GenerateOptions.Builder b = GenerateOptions.builder();
+        b.probabilities(body.path("logprobs").asBoolean(false));
+        Integer top = integer(body, "top_logprobs", 0, 20);
+        if (top != null && top > 0) {
+            if (!body.path("logprobs").asBoolean(false)) {
+                throw ApiException.badRequest("top_logprobs needs logprobs = true", "top_logprobs");
+            }
+            b.topProbabilities(top);
+        }
         Integer max = integer(body, "max_completion_tokens", 1, Integer.MAX_VALUE);
         if (max == null) {
             max = integer(body, "max_tokens", 1, Integer.MAX_VALUE);
@@ -177,13 +360,35 @@ final class Requests {
         if (topP != null) {
             s.topP(topP.floatValue());
         }
+        Integer topK = integer(body, "top_k", 0, Integer.MAX_VALUE); // llama-server extensions
+        if (topK != null) {
+            s.topK(topK);
+        }
+        Double minP = number(body, "min_p", 0, 1);
+        if (minP != null) {
+            s.minP(minP.floatValue());
+        }
         Double presence = number(body, "presence_penalty", -2, 2);
         Double frequency = number(body, "frequency_penalty", -2, 2);
+        Double repeat = number(body, "repeat_penalty", 0, 10);
+        if (repeat != null && repeat <= 0) {
+            throw ApiException.badRequest("'repeat_penalty' must be > 0", "repeat_penalty");
+        }
         if (presence != null) {
             s.penalties(p -> p.withPresence(presence.floatValue()));
         }
         if (frequency != null) {
             s.penalties(p -> p.withFrequency(frequency.floatValue()));
+        }
+        if (repeat != null) {
+            s.penalties(p -> p.withRepeat(repeat.floatValue()));
+        }
+        JsonNode grammar = body.get("grammar");
+        if (grammar != null && !grammar.isNull()) {
+            if (!grammar.isTextual() || grammar.asText().isBlank()) {
+                throw ApiException.badRequest("'grammar' must be a GBNF string", "grammar");
+            }
+            s.grammar(grammar.asText());
         }
         JsonNode seed = body.get("seed");
         if (seed != null && !seed.isNull()) {
