@@ -8,6 +8,7 @@ import com.sun.net.httpserver.HttpServer;
 import io.github.llamaffm.ChatTemplate;
 import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.FinishReason;
+import io.github.llamaffm.GenerateOptions;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
@@ -386,7 +387,7 @@ public final class OpenAiServer implements AutoCloseable {
                 throw ApiException.badRequest("the model's chat template cannot format these messages", "messages");
             }
             // As ChatSession does: BOS as the model asks, special-token text parsed.
-            tokens = model.vocabulary().tokenize(prompt, g.options().addSpecial(), g.options().parseSpecial());
+            tokens = tokenize(prompt, g.options(), "messages");
         } else if (g.promptTokens() != null) {
             tokens = g.promptTokens();
             int vocab = model.vocabulary().size();
@@ -396,7 +397,7 @@ public final class OpenAiServer implements AutoCloseable {
                 }
             }
         } else {
-            tokens = model.vocabulary().tokenize(g.prompt(), g.options().addSpecial(), g.options().parseSpecial());
+            tokens = tokenize(g.prompt(), g.options(), "prompt");
         }
         if (tokens.length == 0) {
             throw ApiException.badRequest("the prompt has no tokens", chat ? "messages" : "prompt");
@@ -431,6 +432,15 @@ public final class OpenAiServer implements AutoCloseable {
             throw SchedulerLoop.shuttingDown();
         } finally {
             job.cancel(); // no-op once finished; ends the sequence if the handler left early
+        }
+    }
+
+    /** Tokenizes request text; text the tokenizer refuses (e.g. a lone surrogate from a JSON escape) is a 400. */
+    private int[] tokenize(String text, GenerateOptions options, String param) {
+        try {
+            return model.vocabulary().tokenize(text, options.addSpecial(), options.parseSpecial());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest(e.getMessage(), param);
         }
     }
 
