@@ -3,7 +3,7 @@ package io.github.llamaffm.fuzz;
 import io.github.llamaffm.gguf.GgufType;
 import io.github.llamaffm.gguf.GgufValue;
 import io.github.llamaffm.gguf.GgufWriter;
-import io.github.llamaffm.gguf.TinyModel;
+import io.github.llamaffm.internal.TinyModel;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
