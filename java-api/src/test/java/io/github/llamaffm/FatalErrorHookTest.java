@@ -1,5 +1,6 @@
 package io.github.llamaffm;
 
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
@@ -20,6 +21,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * GGML_ASSERT takes) is hooked, and before the process ends the message and the model file being loaded reach
  * stderr and the log bridge. A child JVM calls ggml's own {@code ggml_abort} from inside a model load.
  */
+@Tag("tiny-model")
+@Tag("slow")
 class FatalErrorHookTest {
 
     /** Child JVM: loads {@code args[0]} and, from the load's progress callback, calls ggml_abort. */

@@ -4,6 +4,7 @@ import io.github.llamaffm.internal.TinyModel;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,6 +23,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * every case the same context still generates exactly what a fresh context generates (the outside truth for
  * "still working", itself checked against upstream by {@link GreedyParityTest}).
  */
+@Tag("tiny-model")
 class MisuseTest {
     private static final String PROMPT = "The Mistral 7B paper shows";
     private static final GenerateOptions GREEDY = GenerateOptions.builder().maxTokens(8).sampler(Sampler.greedy()).build();

@@ -1,6 +1,7 @@
 package io.github.llamaffm.fuzz;
 
 import io.github.llamaffm.TestModels;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 import java.io.BufferedReader;
@@ -31,6 +32,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * 100000 for a long run), {@code llamaffm.fuzz.seed} (default 20261201), {@code llamaffm.fuzz.jvms} (parallel child
  * JVMs, default 2).
  */
+@Tag("tiny-model")
+@Tag("slow")
 class GgufFuzzTest {
     private static final long CASES = Long.getLong("llamaffm.fuzz.cases", 2000);
     private static final long SEED = Long.getLong("llamaffm.fuzz.seed", 20261201);
