@@ -129,7 +129,6 @@ class MisuseTest {
         assertThatThrownBy(() -> memory.remove(1_000, 0, 1)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> memory.copy(0, 5_000, 0, -1)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> memory.keepOnly(Integer.MIN_VALUE)).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> memory.shift(0, 0, -1, Integer.MAX_VALUE)).isInstanceOf(RuntimeException.class);
         assertThatThrownBy(() -> memory.minPosition(999)).isInstanceOf(IllegalArgumentException.class);
     }
 
