@@ -201,7 +201,7 @@ public final class ContextOptions {
          * oversubscribes small machines and halves speed).
          */
         public Builder threads(int threads) {
-            this.threads = positive("threads", threads);
+            this.threads = threadCount("threads", threads);
             return this;
         }
 
@@ -213,7 +213,7 @@ public final class ContextOptions {
 
         /** Threads for prompt (batch) processing. Defaults to unset: the same as {@link #threads(int)}. */
         public Builder batchThreads(int threads) {
-            this.batchThreads = positive("batchThreads", threads);
+            this.batchThreads = threadCount("batchThreads", threads);
             return this;
         }
 
@@ -273,6 +273,16 @@ public final class ContextOptions {
 
         public ContextOptions build() {
             return new ContextOptions(this);
+        }
+
+        /** ggml's GGML_MAX_N_THREADS: its thread pool holds at most this many workers. */
+        private static final int MAX_THREADS = 512;
+
+        private static int threadCount(String name, int value) {
+            if (value < 1 || value > MAX_THREADS) {
+                throw new IllegalArgumentException(name + " must be in 1.." + MAX_THREADS + ", was " + value);
+            }
+            return value;
         }
 
         private static int positive(String name, int value) {

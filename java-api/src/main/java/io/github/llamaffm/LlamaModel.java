@@ -131,7 +131,13 @@ public final class LlamaModel implements AutoCloseable {
                 llama_model_params.progress_callback(params, llama_progress_callback.allocate(progress::onProgress, arena));
             }
             NativeRuntime.clearLastError();
-            MemorySegment m = Llama.llama_model_load_from_file(arena.allocateFrom(abs.toString()), params);
+            MemorySegment m;
+            NativeRuntime.beginActivity("loading model " + abs);
+            try {
+                m = Llama.llama_model_load_from_file(arena.allocateFrom(abs.toString()), params);
+            } finally {
+                NativeRuntime.endActivity();
+            }
             if (m.equals(MemorySegment.NULL)) {
                 if (progress != null && progress.cancelled) {
                     ModelLoadException e = new ModelLoadException(abs, "model load cancelled by the progress listener");
@@ -140,7 +146,7 @@ public final class LlamaModel implements AutoCloseable {
                     }
                     throw e;
                 }
-                throw new ModelLoadException(abs, "llama.cpp could not load the model" + NativeRuntime.lastErrorSuffix());
+                throw new ModelLoadException(abs, "llama.cpp could not load the model" + NativeRuntime.firstErrorSuffix());
             }
             return new LlamaModel(abs, m, options);
         }

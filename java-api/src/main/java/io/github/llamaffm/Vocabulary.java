@@ -2,6 +2,7 @@ package io.github.llamaffm;
 
 import io.github.llamaffm.bindings.Llama;
 import io.github.llamaffm.internal.NativeHandle;
+import io.github.llamaffm.internal.NativeRuntime;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -84,10 +85,11 @@ public final class Vocabulary {
      *
      * @param addSpecial   add the model's BOS (and EOS if it wants one) as upstream does for a prompt start
      * @param parseSpecial recognise special-token text such as {@code </s>} or {@code [INST]} as those tokens
+     * @throws IllegalArgumentException if the text contains an unpaired surrogate (it has no UTF-8 encoding)
      */
     public int[] tokenize(String text, boolean addSpecial, boolean parseSpecial) {
         Objects.requireNonNull(text, "text");
-        byte[] utf8 = text.getBytes(StandardCharsets.UTF_8);
+        byte[] utf8 = strictUtf8(text);
         // The lease keeps the model from being freed by a concurrent close() during the native call.
         owner.retain();
         try (Arena arena = Arena.ofConfined()) {
@@ -95,10 +97,12 @@ public final class Vocabulary {
             MemorySegment.copy(utf8, 0, textSeg, ValueLayout.JAVA_BYTE, 0, utf8.length);
             int capacity = utf8.length + 4;
             MemorySegment out = arena.allocate(ValueLayout.JAVA_INT, capacity);
+            NativeRuntime.clearLastError();
             int n = Llama.llama_tokenize(vocab, textSeg, utf8.length, out, capacity, addSpecial, parseSpecial);
             if (n < 0) {
-                if (n == Integer.MIN_VALUE) {
-                    throw new LlamaException("text too long to tokenize (" + utf8.length + " bytes)");
+                if (n == Integer.MIN_VALUE) { // too many tokens, or a vocabulary that cannot encode the text
+                    throw new LlamaException("llama.cpp could not tokenize the text (" + utf8.length + " bytes) with the "
+                            + "vocabulary of " + model.path() + NativeRuntime.lastErrorSuffix());
                 }
                 capacity = -n;
                 out = arena.allocate(ValueLayout.JAVA_INT, capacity);
@@ -108,6 +112,27 @@ public final class Vocabulary {
         } finally {
             owner.release();
         }
+    }
+
+    /**
+     * The UTF-8 bytes of {@code text}. A lone surrogate has no UTF-8 encoding ({@link String#getBytes} would silently
+     * put a '?' into the prompt), so it is rejected.
+     *
+     * @throws IllegalArgumentException naming the index of the first unpaired surrogate
+     */
+    static byte[] strictUtf8(String text) {
+        for (int i = 0, n = text.length(); i < n; i++) {
+            char c = text.charAt(i);
+            if (Character.isSurrogate(c)) {
+                if (Character.isHighSurrogate(c) && i + 1 < n && Character.isLowSurrogate(text.charAt(i + 1))) {
+                    i++;
+                } else {
+                    throw new IllegalArgumentException(String.format(
+                            "text contains an unpaired surrogate U+%04X at index %d, which has no UTF-8 encoding", (int) c, i));
+                }
+            }
+        }
+        return text.getBytes(StandardCharsets.UTF_8);
     }
 
     /**

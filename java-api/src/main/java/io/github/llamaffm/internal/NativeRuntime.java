@@ -7,7 +7,15 @@ import io.github.llamaffm.bindings.ggml_log_callback;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.Properties;
 
 /**
@@ -25,6 +33,8 @@ public final class NativeRuntime {
     private static volatile int lastLevel = Llama.GGML_LOG_LEVEL_INFO();
     /** Last error line logged by llama.cpp on each thread, so exceptions can say why a call failed. */
     private static final ThreadLocal<String> LAST_ERROR = new ThreadLocal<>();
+    /** First error line logged on each thread since {@link #clearLastError()}: usually the most specific one. */
+    private static final ThreadLocal<String> FIRST_ERROR = new ThreadLocal<>();
 
     public static void ensureInitialized() {
         if (initialized) {
@@ -39,6 +49,7 @@ public final class NativeRuntime {
             // The upcall stub lives in the global arena: llama.cpp keeps the pointer for the life of the process.
             MemorySegment logStub = ggml_log_callback.allocate(NativeRuntime::log, Arena.global());
             Llama.llama_log_set(logStub, MemorySegment.NULL);
+            installFatalErrorHook();
             backend = BackendLoader.choose(loaded);
             Llama.llama_backend_init();
             initialized = true;
@@ -49,6 +60,62 @@ public final class NativeRuntime {
     public static BackendLoader.Choice backend() {
         ensureInitialized();
         return backend;
+    }
+
+    /** Native work in progress per thread ("loading model /x.gguf"), named in the report of a fatal llama.cpp error. */
+    private static final Map<Thread, String> ACTIVITIES = new ConcurrentHashMap<>();
+
+    /**
+     * Records what this thread is about to do in native code, until {@link #endActivity()}: if llama.cpp hits a
+     * fatal error (GGML_ASSERT/GGML_ABORT) meanwhile, the report names it.
+     */
+    public static void beginActivity(String what) {
+        ACTIVITIES.put(Thread.currentThread(), what);
+    }
+
+    /** Ends what {@link #beginActivity} recorded for this thread. */
+    public static void endActivity() {
+        ACTIVITIES.remove(Thread.currentThread());
+    }
+
+    /**
+     * Routes ggml's fatal errors (GGML_ASSERT/GGML_ABORT, after which ggml calls abort()) through the glue's
+     * llamaffm_on_fatal_error, which prints the message to stderr and then calls {@link #onFatalError}. ggml's
+     * setter is not in the generated bindings (they cover llama.h), so it is bound here by hand.
+     */
+    private static void installFatalErrorHook() {
+        Linker linker = Linker.nativeLinker();
+        try {
+            MemorySegment listener = linker.upcallStub(
+                    MethodHandles.lookup().findStatic(NativeRuntime.class, "onFatalError",
+                            MethodType.methodType(void.class, MemorySegment.class)),
+                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), Arena.global());
+            linker.downcallHandle(NativeLoader.glueFunction("llamaffm_set_fatal_listener"),
+                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS)).invokeExact(listener);
+            MemorySegment setter = SymbolLookup.loaderLookup().find("ggml_set_abort_callback").orElseThrow(
+                    () -> new NativeLibraryException("ggml_set_abort_callback not found in the loaded ggml library"));
+            MemorySegment previous = (MemorySegment) linker.downcallHandle(setter,
+                    FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS))
+                    .invokeExact(NativeLoader.glueFunction("llamaffm_on_fatal_error"));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new NativeLibraryException("cannot install the fatal-error hook: " + t, t);
+        }
+    }
+
+    /** Upcall from the glue just before ggml aborts the process; must never throw into native code. */
+    private static void onFatalError(MemorySegment message) {
+        try {
+            StringBuilder during = new StringBuilder();
+            ACTIVITIES.forEach((thread, what) -> during.append(during.isEmpty() ? " while " : "; ")
+                    .append(what).append(" (thread '").append(thread.getName()).append("')"));
+            NATIVE_LOG.log(System.Logger.Level.ERROR, "llama.cpp hit a fatal error and aborts the process" + during
+                    + ": " + cString(message));
+            System.err.flush();
+        } catch (Throwable ignored) {
+            // the process ends anyway; the glue has already printed the message
+        }
     }
 
     /** The llama.cpp version these bindings were generated from (bindings.properties). */
@@ -119,6 +186,17 @@ public final class NativeRuntime {
     /** Clears this thread's last llama.cpp error, before a call whose failure should be explained. */
     public static void clearLastError() {
         LAST_ERROR.remove();
+        FIRST_ERROR.remove();
+    }
+
+    /**
+     * ": <first llama.cpp error on this thread>", or "" if none was logged since {@link #clearLastError()}. For a
+     * failed model load the first line says what was wrong ("tensor 'x' has offset ..."); the last is the generic
+     * "failed to load model".
+     */
+    public static String firstErrorSuffix() {
+        String e = FIRST_ERROR.get();
+        return e == null ? "" : ": " + e;
     }
 
     /** ": <last llama.cpp error on this thread>", or "" if none was logged since {@link #clearLastError()}. */
@@ -172,6 +250,9 @@ public final class NativeRuntime {
             String s = text.reinterpret(Long.MAX_VALUE).getString(0).stripTrailing();
             if (effective == LOG_ERROR) {
                 LAST_ERROR.set(s);
+                if (FIRST_ERROR.get() == null) {
+                    FIRST_ERROR.set(s);
+                }
                 if (s.startsWith("RPC server ")) {
                     RpcBackend.lastFailure = s; // logged by ggml-rpc's own thread (patch 0010)
                 }

@@ -323,6 +323,9 @@ public final class SamplerChain implements AutoCloseable {
      * produced logits for it, without {@link #sample(MemorySegment, int)}'s extra checking calls.
      */
     public int sampleDecoded(MemorySegment ctx, int outputIndex) {
+        if (grammarIndex >= 0) {
+            return sampleWithGrammar(ctx, outputIndex);
+        }
         clearFailure();
         int token = grammarIndex >= 0 ? sampleChecked(ctx, outputIndex)
                 : Llama.llama_sampler_sample(chain, ctx, outputIndex);
@@ -353,11 +356,27 @@ public final class SamplerChain implements AutoCloseable {
                         + NativeRuntime.lastErrorSuffix());
             }
         }
+        if (grammarIndex >= 0) {
+            return sampleWithGrammar(ctx, outputIndex);
+        }
         clearFailure();
         int token = grammarIndex >= 0 ? sampleChecked(ctx, outputIndex)
                 : Llama.llama_sampler_sample(chain, ctx, outputIndex);
         rethrowFailure();
         return token;
+    }
+
+    /**
+     * With a grammar, llama_sampler_sample would accept whatever the last stage picks even when the grammar excluded
+     * every candidate, and the grammar's accept then throws a C++ exception through the C API (std::terminate: the
+     * JVM dies). So the chain is applied here and the pick checked before it is accepted.
+     */
+    private int sampleWithGrammar(MemorySegment ctx, int outputIndex) {
+        MemorySegment logits = Llama.llama_get_logits_ith(ctx, outputIndex);
+        if (logits.equals(MemorySegment.NULL)) {
+            throw new IllegalArgumentException("no logits for output " + outputIndex);
+        }
+        return sampleChecked(logits.reinterpret((long) vocabSize * Float.BYTES));
     }
 
     /**
@@ -374,22 +393,50 @@ public final class SamplerChain implements AutoCloseable {
         if (logits.length != vocabSize) {
             throw new IllegalArgumentException("logits must have " + vocabSize + " elements, had " + logits.length);
         }
+        return sampleChecked(MemorySegment.ofArray(logits));
+    }
+
+    private static boolean anyAllowed(MemorySegment curP, long stride, long logitOffset) {
+        MemorySegment data = llama_token_data_array.data(curP).reinterpret(llama_token_data_array.size(curP) * stride);
+        for (long i = 0, n = llama_token_data_array.size(curP); i < n; i++) {
+            if (data.get(ValueLayout.JAVA_FLOAT, i * stride + logitOffset) != Float.NEGATIVE_INFINITY) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Applies the chain to {@code logits} (vocabSize floats), checks the pick, accepts it. */
+    private int sampleChecked(MemorySegment logits) {
         try (Arena arena = Arena.ofConfined()) {
             long stride = llama_token_data.sizeof();
             long idOffset = llama_token_data.id$offset();
             long logitOffset = llama_token_data.logit$offset();
-            MemorySegment data = llama_token_data.allocateArray(logits.length, arena); // zeroed: p = 0
-            for (int i = 0; i < logits.length; i++) {
+            MemorySegment data = llama_token_data.allocateArray(vocabSize, arena); // zeroed: p = 0
+            for (int i = 0; i < vocabSize; i++) {
                 data.set(ValueLayout.JAVA_INT, i * stride + idOffset, i);
-                data.set(ValueLayout.JAVA_FLOAT, i * stride + logitOffset, logits[i]);
+                data.set(ValueLayout.JAVA_FLOAT, i * stride + logitOffset, logits.getAtIndex(ValueLayout.JAVA_FLOAT, i));
             }
             MemorySegment curP = llama_token_data_array.allocate(arena);
             llama_token_data_array.data(curP, data);
-            llama_token_data_array.size(curP, logits.length);
+            llama_token_data_array.size(curP, vocabSize);
             llama_token_data_array.selected(curP, -1);
             llama_token_data_array.sorted(curP, false);
             clearFailure();
-            Llama.llama_sampler_apply(chain, curP);
+            if (grammarIndex < 0) {
+                Llama.llama_sampler_apply(chain, curP);
+            } else {
+                // The stages one by one (as the chain does), stopping after the grammar if it excluded everything:
+                // the later stages (dist) would pick from nothing, and accepting the pick would throw in the grammar.
+                int n = Llama.llama_sampler_chain_n(chain);
+                for (int i = 0; i < n; i++) {
+                    Llama.llama_sampler_apply(Llama.llama_sampler_chain_get(chain, i), curP);
+                    if (i == grammarIndex && !anyAllowed(curP, stride, logitOffset)) {
+                        throw new LlamaException("the grammar allows no token of this vocabulary here: no text the "
+                                + "model can produce continues it");
+                    }
+                }
+            }
             long selected = llama_token_data_array.selected(curP);
             long size = llama_token_data_array.size(curP);
             if (selected < 0 || selected >= size) {

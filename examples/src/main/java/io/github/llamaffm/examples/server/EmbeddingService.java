@@ -34,7 +34,12 @@ final class EmbeddingService implements AutoCloseable {
             context = model.newContext(ContextOptions.builder().embeddings(true).contextSize(size).batchSize(size)
                     .microBatchSize(size).threads(threads).batchThreads(threads).build());
         }
-        int tokens = model.vocabulary().tokenize(text, true, false).length;
+        int tokens;
+        try {
+            tokens = model.vocabulary().tokenize(text, true, false).length;
+        } catch (IllegalArgumentException e) { // e.g. a lone surrogate from a JSON escape
+            throw ApiException.badRequest(e.getMessage(), "input");
+        }
         if (tokens > context.contextSize()) {
             throw ApiException.badRequest("input has " + tokens + " tokens; at most " + context.contextSize()
                     + " can be embedded at once", "input", "context_length_exceeded");

@@ -398,8 +398,7 @@ public final class OpenAiServer implements AutoCloseable {
                         + e.getMessage(), "messages");
             }
             // As ChatSession does: BOS as the model asks, special-token text parsed.
-            tokens = model.vocabulary().tokenize(chatPrompt.text(), genOptions.addSpecial(),
-                    genOptions.parseSpecial());
+            tokens = tokenize(chatPrompt.text(), genOptions, "messages");
         } else if (g.promptTokens() != null) {
             tokens = g.promptTokens();
             int vocab = model.vocabulary().size();
@@ -409,7 +408,7 @@ public final class OpenAiServer implements AutoCloseable {
                 }
             }
         } else {
-            tokens = model.vocabulary().tokenize(g.prompt(), g.options().addSpecial(), g.options().parseSpecial());
+            tokens = tokenize(g.prompt(), g.options(), "prompt");
         }
         if (tokens.length == 0) {
             throw ApiException.badRequest("the prompt has no tokens", chat ? "messages" : "prompt");
@@ -446,6 +445,15 @@ public final class OpenAiServer implements AutoCloseable {
             throw SchedulerLoop.shuttingDown();
         } finally {
             job.cancel(); // no-op once finished; ends the sequence if the handler left early
+        }
+    }
+
+    /** Tokenizes request text; text the tokenizer refuses (e.g. a lone surrogate from a JSON escape) is a 400. */
+    private int[] tokenize(String text, GenerateOptions options, String param) {
+        try {
+            return model.vocabulary().tokenize(text, options.addSpecial(), options.parseSpecial());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest(e.getMessage(), param);
         }
     }
 
