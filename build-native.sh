@@ -13,7 +13,7 @@ usage() {
 Usage: ./build-native.sh [options]
 
 Builds llama.cpp ${LLAMA_CPP_TAG} (pinned in native/llama-cpp.lock) as shared libraries, with the patches in
-native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple and
+native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple, llama-completion and
 llama-quantize. Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties, and
 llama-ffm-natives-<platform>.jar: the runtime libraries as a natives jar for the class path).
 
@@ -205,7 +205,7 @@ fi
 
 # --- build -------------------------------------------------------------------------------------------
 log "building $platform (jobs=$jobs)"
-targets=(llama llama-bench llama-simple llama-quantize)
+targets=(llama llama-bench llama-simple llama-quantize llama-completion)
 # GPU backend modules are separate targets that "llama" does not depend on (GGML_BACKEND_DL).
 case "$backend" in cuda) targets+=(ggml-cuda) ;; vulkan) targets+=(ggml-vulkan) ;; esac
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
@@ -238,8 +238,9 @@ fi
 # --- install into native/build/<platform> ------------------------------------------------------------
 shopt -s nullglob
 for f in "$BUILD"/bin/*.so* "$BUILD"/bin/*.dylib "$BUILD"/bin/*.dll \
-         "$BUILD"/bin/llama-bench "$BUILD"/bin/llama-simple "$BUILD"/bin/llama-quantize \
-         "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe; do
+         "$BUILD"/bin/llama-bench "$BUILD"/bin/llama-simple "$BUILD"/bin/llama-quantize "$BUILD"/bin/llama-completion \
+         "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe \
+         "$BUILD"/bin/llama-completion.exe; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   cp -P -p "$f" "$OUT/"   # -P keeps the libfoo.so -> libfoo.so.0 symlinks
 done

@@ -11,6 +11,14 @@ import java.util.function.Consumer;
  * conversation, and the context's prefix reuse decodes only the tokens that are new since the last turn
  * ({@link GenerationResult#cachedPromptTokens()} shows how many were reused).
  *
+ * <p><b>Long chats:</b> with {@link ContextOverflow#SHIFT} on the context, a conversation outlives the context: when
+ * the rendered conversation would leave less than a quarter of the sequence for the reply, the oldest half of the
+ * messages after the system prompt is dropped (whole messages, so the template's format stays intact), as often as
+ * needed; a reply that fills the sequence itself shifts the context as {@link ContextOverflow#SHIFT} describes. With
+ * {@link ContextOverflow#FAIL} (the default) the history is never dropped: a reply ends with
+ * {@link FinishReason#CONTEXT_FULL} and a conversation that no longer fits is refused with an
+ * {@link IllegalArgumentException}.
+ *
  * {@snippet :
  * ChatSession chat = ctx.chat();
  * System.out.println(chat.send("Summarise sliding window attention in one line.").text());
@@ -54,6 +62,9 @@ public final class ChatSession {
         Objects.requireNonNull(onToken, "onToken");
         messages.add(ChatMessage.user(userMessage));
         String prompt = ChatTemplate.apply(template, messages, true);
+        if (context.options().overflow() == ContextOverflow.SHIFT) {
+            prompt = dropOldestUntilFits(prompt);
+        }
         GenerationResult result;
         try (Generation g = context.generate(prompt, options.generateOptions())) {
             g.forEach(onToken);
@@ -64,6 +75,29 @@ public final class ChatSession {
         }
         messages.add(ChatMessage.assistant(result.text()));
         return result;
+    }
+
+    /**
+     * Drops the oldest half of the messages after the system prompt (keeping the new user message) until the
+     * rendered conversation leaves a quarter of the sequence for the reply.
+     */
+    private String dropOldestUntilFits(String prompt) {
+        GenerateOptions g = options.generateOptions();
+        int limit = context.settings().sequenceContextSize() * 3 / 4;
+        int first = !messages.isEmpty() && messages.getFirst().role().equals("system") ? 1 : 0;
+        while (context.vocabulary().tokenize(prompt, g.addSpecial(), g.parseSpecial()).length > limit) {
+            int droppable = messages.size() - 1 - first; // never the new user message
+            if (droppable <= 0) {
+                break; // the system prompt and the new message alone: generate() says if it does not fit
+            }
+            int drop = Math.max(1, droppable / 2);
+            if ((drop & 1) == 1 && drop < droppable) {
+                drop++; // whole user/assistant turns
+            }
+            messages.subList(first, first + drop).clear();
+            prompt = ChatTemplate.apply(template, messages, true);
+        }
+        return prompt;
     }
 
     /** The conversation so far (system prompt, user and assistant messages). */

@@ -52,6 +52,10 @@ public final class LlamaContext implements AutoCloseable {
     private final ModelInfo modelInfo;
     /** Tokens of sequence 0 in the KV cache (prefix reuse, state, {@link #tokens()}). */
     private final TokenHistory history;
+    /** Sliding window of the model when the cache keeps only a rolling buffer of it; 0 otherwise. */
+    private final int rollingWindow;
+    /** The context shift of {@link ContextOverflow#SHIFT}, or null. */
+    private final SequenceEngine.Shift shift;
 
     private Generation active;
     /** The open scheduler, which owns the KV cache while open. */
@@ -125,7 +129,9 @@ public final class LlamaContext implements AutoCloseable {
         }
         this.claims = new ThreadClaim("LlamaContext", handle);
         this.vocabulary = model.vocabulary().ownedBy(handle);
-        this.history = new TokenHistory(memory, info.slidingWindow() > 0 && !options.swaFull() ? info.slidingWindow() : 0);
+        this.rollingWindow = info.slidingWindow() > 0 && !options.swaFull() ? info.slidingWindow() : 0;
+        this.history = new TokenHistory(memory, 0, rollingWindow);
+        this.shift = SequenceEngine.Shift.of(options, memory);
     }
 
     /** Frees what the context owns; captures only native pointers and the model's handle, never the context. */
@@ -181,7 +187,7 @@ public final class LlamaContext implements AutoCloseable {
         ensureNoScheduler();
         endActive();
         active = new Generation(claims, batch, new SequenceEngine(0, vocabulary, tokens, options,
-                sequenceContextSize, history, ctx));
+                sequenceContextSize, history, shift, ctx));
         return active;
     }
 
@@ -239,7 +245,7 @@ public final class LlamaContext implements AutoCloseable {
             clearCache();
             batch.clearAbort();
             scheduler = new SequenceScheduler(claims, batch, memory, vocabulary, options.sequences(),
-                    sequenceContextSize);
+                    sequenceContextSize, rollingWindow, shift, !options.kvUnified());
             return scheduler;
         }
     }
