@@ -1,6 +1,7 @@
 package io.github.llamaffm.examples.cli;
 
 import io.github.llamaffm.ContextOptions;
+import io.github.llamaffm.ContextOverflow;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -21,7 +22,19 @@ public final class ContextArgs {
                     + "Default: a rolling window-sized cache.")
     boolean swaFull;
 
+    @Option(names = "--context-shift", order = 13,
+            description = "When a sequence is full, keep the first --keep tokens, drop the oldest half of the rest and "
+                    + "go on (as llama.cpp's --context-shift). Default: stop with finish reason context_full.")
+    boolean contextShift;
+
+    @Option(names = "--keep", paramLabel = "N", order = 14,
+            description = "Tokens a context shift keeps at the start besides BOS; -1 = the whole prompt. Default: 0.")
+    int keep;
+
     void validate(CommandSpec spec) {
+        if (keep < -1) {
+            throw new ParameterException(spec.commandLine(), "--keep must be >= -1, was " + keep);
+        }
         if (threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be > 0, was " + threads);
         }
@@ -32,7 +45,8 @@ public final class ContextArgs {
     }
 
     ContextOptions options() {
-        ContextOptions.Builder b = ContextOptions.builder().threads(threads).batchThreads(threads).swaFull(swaFull);
+        ContextOptions.Builder b = ContextOptions.builder().threads(threads).batchThreads(threads).swaFull(swaFull)
+                .overflow(contextShift ? ContextOverflow.SHIFT : ContextOverflow.FAIL).shiftKeepTokens(keep);
         if (ctxSize != null) {
             b.contextSize(ctxSize);
         }
