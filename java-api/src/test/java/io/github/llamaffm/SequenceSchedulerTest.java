@@ -168,7 +168,9 @@ class SequenceSchedulerTest {
             assertThat(sb.result().orElseThrow().finishReason()).isEqualTo(FinishReason.CANCELLED);
             assertThat(b.tokens).hasSize(before);
             assertThat(b.finishCalls).isOne();
-            assertThat(ctx.memory().maxPosition(sb.id())).isEqualTo(-1);
+            // Its id is free; its cells keep what it decoded for the prompt cache (a later prompt sharing the
+            // prefix reuses them).
+            assertThat(ctx.memory().maxPosition(sb.id())).isGreaterThan(0);
             assertThat(ctx.memory().maxPosition(sa.id())).isGreaterThan(0);
             assertThat(scheduler.freeSequences()).isOne();
 
