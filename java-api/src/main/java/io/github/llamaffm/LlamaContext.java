@@ -38,6 +38,7 @@ import java.util.Objects;
  */
 public final class LlamaContext implements AutoCloseable {
     private static final int STATE_MAGIC = 0x4C464653; // "LFFS": llama-ffm state, version 1
+    private static final int SEQUENCE_STATE_MAGIC = 0x4C464651; // "LFFQ": llama-ffm sequence state, version 1
 
     private final LlamaModel model;
     private final Vocabulary vocabulary;
@@ -452,16 +453,39 @@ public final class LlamaContext implements AutoCloseable {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment buf = a.allocate(Math.max(1, size));
                 long written = Llama.llama_state_get_data(ctx, buf, size);
-                int[] tokens = history.toArray();
-                ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + 4L * tokens.length + written)).order(ByteOrder.LITTLE_ENDIAN);
-                out.putInt(STATE_MAGIC).putInt(tokens.length);
-                for (int t : tokens) {
-                    out.putInt(t);
-                }
-                out.put(buf.asSlice(0, written).asByteBuffer());
-                return out.array();
+                return pack(STATE_MAGIC, history.toArray(), buf.asSlice(0, written));
             }
         }
+    }
+
+    /** Our state format: magic, token count, sequence 0's tokens, then llama.cpp's bytes. */
+    private static byte[] pack(int magic, int[] tokens, MemorySegment nativeState) {
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + 4L * tokens.length + nativeState.byteSize()))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        out.putInt(magic).putInt(tokens.length);
+        for (int t : tokens) {
+            out.putInt(t);
+        }
+        out.put(nativeState.asByteBuffer());
+        return out.array();
+    }
+
+    /** Reads and checks {@link #pack}'s header and tokens; the native bytes start at the buffer's position. */
+    private int[] unpackTokens(int magic, ByteBuffer in, String what) {
+        if (in.remaining() < 8 || in.getInt() != magic) {
+            throw new IllegalArgumentException("not a llama-ffm " + what + " (bad header)");
+        }
+        int n = in.getInt();
+        if (n < 0 || n > sequenceContextSize || in.remaining() < 4L * n) {
+            throw new IllegalArgumentException("corrupt " + what + ": " + n + " tokens for a context of "
+                    + sequenceContextSize);
+        }
+        int[] tokens = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens[i] = in.getInt();
+        }
+        vocabulary.checkTokens(tokens);
+        return tokens;
     }
 
     /** Restores a state from {@link #saveState()} of a context of the same model and options. */
@@ -469,18 +493,8 @@ public final class LlamaContext implements AutoCloseable {
         Objects.requireNonNull(state, "state");
         try (var claim = claims.claim()) {
             ByteBuffer in = ByteBuffer.wrap(state).order(ByteOrder.LITTLE_ENDIAN);
-            if (state.length < 8 || in.getInt() != STATE_MAGIC) {
-                throw new IllegalArgumentException("not a llama-ffm context state (bad header)");
-            }
-            int n = in.getInt();
-            if (n < 0 || n > sequenceContextSize || state.length < 8 + 4L * n) {
-                throw new IllegalArgumentException("corrupt context state: " + n + " tokens for a context of " + sequenceContextSize);
-            }
-            int[] tokens = new int[n];
-            for (int i = 0; i < n; i++) {
-                tokens[i] = in.getInt();
-            }
-            vocabulary.checkTokens(tokens);
+            int[] tokens = unpackTokens(STATE_MAGIC, in, "context state");
+            int n = tokens.length;
             ensureNoScheduler();
             endActive();
             try (Arena a = Arena.ofConfined()) {
@@ -534,6 +548,120 @@ public final class LlamaContext implements AutoCloseable {
                 int n = (int) count.get(ValueLayout.JAVA_LONG, 0);
                 history.replace(tokens.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT), n);
             }
+        }
+    }
+
+    // --- one sequence's state ------------------------------------------------------------------------------
+
+    /**
+     * One sequence's KV cells as bytes ({@code llama_state_seq_get_data}; for sequence 0 with its tokens, so prefix
+     * reuse continues after {@link #loadSequenceState(int, byte[])}). Smaller than {@link #saveState()} when the
+     * context holds several sequences.
+     *
+     * @throws IllegalArgumentException if {@code seq} is not a sequence of this context
+     */
+    public byte[] saveSequenceState(int seq) {
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ensureNoScheduler();
+            endActive();
+            long size = Llama.llama_state_seq_get_size(ctx, seq);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment buf = a.allocate(Math.max(1, size));
+                long written = Llama.llama_state_seq_get_data(ctx, buf, size, seq);
+                if (written == 0 && size > 0) {
+                    throw new LlamaException("llama.cpp could not save sequence " + seq + NativeRuntime.lastErrorSuffix());
+                }
+                return pack(SEQUENCE_STATE_MAGIC, seq == 0 ? history.toArray() : new int[0], buf.asSlice(0, written));
+            }
+        }
+    }
+
+    /**
+     * Replaces sequence {@code seq}'s cells with a state from {@link #saveSequenceState(int)} (of any sequence of a
+     * context of the same model and cache types); the other sequences are untouched.
+     *
+     * @throws IllegalArgumentException if the bytes are not a sequence state
+     * @throws LlamaException           if llama.cpp rejects them (different model, or no room)
+     */
+    public void loadSequenceState(int seq, byte[] state) {
+        Objects.requireNonNull(state, "state");
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ByteBuffer in = ByteBuffer.wrap(state).order(ByteOrder.LITTLE_ENDIAN);
+            int[] tokens = unpackTokens(SEQUENCE_STATE_MAGIC, in, "sequence state");
+            ensureNoScheduler();
+            endActive();
+            try (Arena a = Arena.ofConfined()) {
+                int rest = in.remaining();
+                MemorySegment buf = a.allocate(Math.max(1, rest));
+                MemorySegment.copy(state, in.position(), buf, ValueLayout.JAVA_BYTE, 0, rest);
+                if (seq == 0) {
+                    history.truncate(0);
+                }
+                if (Llama.llama_state_seq_set_data(ctx, buf, rest, seq) == 0) {
+                    throw new LlamaException("llama.cpp rejected the sequence state (different model or cache types?)"
+                            + NativeRuntime.lastErrorSuffix());
+                }
+            }
+            if (seq == 0) {
+                history.replace(tokens, tokens.length);
+            }
+        }
+    }
+
+    /** Saves one sequence's state to a file ({@code llama_state_seq_save_file}, with sequence 0's tokens). */
+    public void saveSequenceState(int seq, Path file) {
+        Objects.requireNonNull(file, "file");
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ensureNoScheduler();
+            endActive();
+            try (Arena a = Arena.ofConfined()) {
+                int[] saved = seq == 0 ? history.toArray() : new int[0];
+                MemorySegment tokens = a.allocateFrom(ValueLayout.JAVA_INT, saved);
+                if (Llama.llama_state_seq_save_file(ctx, a.allocateFrom(file.toAbsolutePath().toString()), seq, tokens,
+                        saved.length) == 0) {
+                    throw new LlamaException("could not save sequence " + seq + " to " + file
+                            + NativeRuntime.lastErrorSuffix());
+                }
+            }
+        }
+    }
+
+    /** Loads a file from {@link #saveSequenceState(int, Path)} into sequence {@code seq}. */
+    public void loadSequenceState(int seq, Path file) {
+        Objects.requireNonNull(file, "file");
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("state file does not exist: " + file.toAbsolutePath());
+        }
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ensureNoScheduler();
+            endActive();
+            try (Arena a = Arena.ofConfined()) {
+                int capacity = settings.contextSize();
+                MemorySegment tokens = a.allocate(ValueLayout.JAVA_INT, capacity);
+                MemorySegment count = a.allocate(ValueLayout.JAVA_LONG);
+                if (seq == 0) {
+                    history.truncate(0);
+                }
+                if (Llama.llama_state_seq_load_file(ctx, a.allocateFrom(file.toAbsolutePath().toString()), seq, tokens,
+                        capacity, count) == 0) {
+                    throw new LlamaException("could not load a sequence state from " + file
+                            + NativeRuntime.lastErrorSuffix());
+                }
+                if (seq == 0) {
+                    int n = (int) count.get(ValueLayout.JAVA_LONG, 0);
+                    history.replace(tokens.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT), n);
+                }
+            }
+        }
+    }
+
+    private void checkSequence(int seq) {
+        if (seq < 0 || seq >= settings.sequences()) {
+            throw new IllegalArgumentException("sequence id " + seq + " out of range [0, " + settings.sequences() + ")");
         }
     }
 

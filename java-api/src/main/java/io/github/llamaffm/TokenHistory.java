@@ -98,7 +98,8 @@ final class TokenHistory {
         if (common == prompt.length) {
             common--; // the last prompt token must be decoded again to get its logits
         }
-        if (common < length) {
+        // Cells beyond the record (e.g. a sequence state loaded without tokens) are removed too.
+        if (common < length || Llama.llama_memory_seq_pos_max(memory, sequence) >= common) {
             boolean removed = Llama.llama_memory_seq_rm(memory, sequence, common, -1);
             // A rolling sliding-window cache may already have dropped the cells the kept prefix needs.
             if (removed && common > 0 && rollingWindow > 0) {
