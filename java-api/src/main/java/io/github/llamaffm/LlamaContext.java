@@ -17,7 +17,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -59,6 +62,10 @@ public final class LlamaContext implements AutoCloseable {
     private final SequenceEngine.Shift shift;
 
     private Generation active;
+    /** The LoRA adapters applied, with their scales; each holds a reference on its adapter's handle. */
+    private Map<LoraAdapter, Float> loras = Map.of();
+    /** The handles of {@link #loras}, released when the context is freed (shared with the free action). */
+    private final List<NativeHandle> loraHandles = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** The open scheduler, which owns the KV cache while open. */
     private SequenceScheduler scheduler;
 
@@ -119,7 +126,8 @@ public final class LlamaContext implements AutoCloseable {
                     Llama.llama_n_threads(c), Llama.llama_n_threads_batch(c), kvBytes);
             this.sequenceContextSize = settings.sequenceContextSize();
             this.batch = new NativeBatch(a, c, flag, settings.batchSize());
-            this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle));
+            this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle,
+                    loraHandles));
         } catch (RuntimeException | Error e) {
             if (!c.equals(MemorySegment.NULL)) {
                 Llama.llama_free(c);
@@ -136,16 +144,100 @@ public final class LlamaContext implements AutoCloseable {
     }
 
     /** Frees what the context owns; captures only native pointers and the model's handle, never the context. */
-    private static Runnable freeAction(MemorySegment ctx, MemorySegment batchStruct, Arena arena, NativeHandle model) {
+    private static Runnable freeAction(MemorySegment ctx, MemorySegment batchStruct, Arena arena, NativeHandle model,
+                                       List<NativeHandle> loras) {
         return () -> {
             try {
                 NativeBatch.free(batchStruct);
                 Llama.llama_free(ctx);
                 arena.close();
             } finally {
+                for (NativeHandle lora : loras) {
+                    lora.release();
+                }
                 model.release();
             }
         };
+    }
+
+    // --- adapters ---------------------------------------------------------------------------------------
+
+    /**
+     * Applies exactly these LoRA adapters with their scales (1 = as trained, 0 = no effect; negative values subtract),
+     * replacing whatever was applied before; an empty map removes all. Affects what is decoded from now on: tokens
+     * already in the KV cache keep the state computed without them, so the cache is emptied when the set changes.
+     *
+     * @throws IllegalArgumentException if an adapter was loaded for another model, is closed, or a scale is not finite
+     */
+    public void setLoras(Map<LoraAdapter, Float> adapters) {
+        Objects.requireNonNull(adapters, "adapters");
+        Map<LoraAdapter, Float> copy = new LinkedHashMap<>();
+        adapters.forEach((adapter, scale) -> {
+            Objects.requireNonNull(adapter, "adapter");
+            Objects.requireNonNull(scale, "scale");
+            if (adapter.model() != model) {
+                throw new IllegalArgumentException(adapter + " was loaded for " + adapter.model().path()
+                        + ", not for this context's model " + model.path());
+            }
+            if (adapter.isClosed()) {
+                throw new IllegalArgumentException(adapter + " is closed");
+            }
+            if (!Float.isFinite(scale)) {
+                throw new IllegalArgumentException("scale of " + adapter + " must be finite, was " + scale);
+            }
+            copy.put(adapter, scale);
+        });
+        try (var claim = claims.claim()) {
+            ensureNoScheduler();
+            if (copy.equals(loras)) {
+                return;
+            }
+            List<NativeHandle> retained = new ArrayList<>();
+            try {
+                for (LoraAdapter adapter : copy.keySet()) {
+                    adapter.handle().retain();
+                    retained.add(adapter.handle());
+                }
+            } catch (RuntimeException e) {
+                retained.forEach(NativeHandle::release);
+                throw new IllegalArgumentException("an adapter was closed while being applied", e);
+            }
+            try (Arena a = Arena.ofConfined()) {
+                int n = copy.size();
+                MemorySegment ptrs = a.allocate(ValueLayout.ADDRESS, Math.max(1, n));
+                MemorySegment scales = a.allocate(ValueLayout.JAVA_FLOAT, Math.max(1, n));
+                int i = 0;
+                for (Map.Entry<LoraAdapter, Float> e : copy.entrySet()) {
+                    ptrs.setAtIndex(ValueLayout.ADDRESS, i, e.getKey().segment());
+                    scales.setAtIndex(ValueLayout.JAVA_FLOAT, i, e.getValue());
+                    i++;
+                }
+                if (Llama.llama_set_adapters_lora(ctx, ptrs, n, scales) != 0) {
+                    retained.forEach(NativeHandle::release);
+                    throw new LlamaException("llama.cpp could not apply the LoRA adapters" + NativeRuntime.lastErrorSuffix());
+                }
+            }
+            endActive();
+            clearCache();
+            for (NativeHandle old : loraHandles) {
+                old.release();
+            }
+            loraHandles.clear();
+            loraHandles.addAll(retained);
+            loras = Collections.unmodifiableMap(copy);
+        }
+    }
+
+    /** Removes every LoRA adapter ({@code setLoras(Map.of())}). */
+    public void clearLoras() {
+        setLoras(Map.of());
+    }
+
+    /** The LoRA adapters applied, with their scales, in the order given. */
+    public Map<LoraAdapter, Float> loras() {
+        try (var claim = claims.claim()) {
+            return loras;
+        }
     }
 
     // --- generation -------------------------------------------------------------------------------------
