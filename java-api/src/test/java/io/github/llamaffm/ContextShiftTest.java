@@ -22,7 +22,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 @Tag("tiny-model")
 class ContextShiftTest {
     private static final int CONTEXT = 256;   // llama.cpp's smallest context
-    private static final int N_PREDICT = 420; // two shifts at keep 0
+    private static final int N_PREDICT = 320; // shifts at keep 0 and 5
     private static final String PROMPT = "Once upon a time, in a land far away";
 
     @Test
@@ -36,7 +36,7 @@ class ContextShiftTest {
                 GenerationResult r = ctx.generate(PROMPT, greedy()).result();
                 assertThat(r.finishReason()).isEqualTo(FinishReason.MAX_TOKENS);
                 assertThat(r.generatedTokens()).isEqualTo(N_PREDICT);
-                assertThat(r.contextShifts()).as("shifts at keep %d", keep).isGreaterThanOrEqualTo(2);
+                assertThat(r.contextShifts()).as("shifts at keep %d", keep).isGreaterThanOrEqualTo(1);
                 assertThat(ctx.tokens().length).isLessThan(CONTEXT);
                 // llama-completion prints the prompt (with or without the BOS piece), the generated pieces, newlines.
                 assertThat(upstream).contains(PROMPT);
@@ -71,7 +71,7 @@ class ContextShiftTest {
                 for (SequenceScheduler.Sequence s : seqs) {
                     GenerationResult r = s.result().orElseThrow();
                     assertThat(r.finishReason()).isEqualTo(FinishReason.MAX_TOKENS);
-                    assertThat(r.contextShifts()).isGreaterThanOrEqualTo(2);
+                    assertThat(r.contextShifts()).isGreaterThanOrEqualTo(1);
                     assertThat(r.text()).isEqualTo(single);
                 }
             }

@@ -136,7 +136,8 @@ class SequenceSchedulerTest {
             assertThat(scheduler.hasWork()).isFalse();
             assertThat(scheduler.freeSequences()).isEqualTo(4);
             for (int seq = 0; seq < 4; seq++) {
-                assertThat(ctx.memory().maxPosition(seq)).as("cells of sequence %d", seq).isEqualTo(-1);
+                // Finished sequences keep what they decoded for the prompt cache.
+                assertThat(ctx.memory().maxPosition(seq)).as("cells of sequence %d", seq).isGreaterThan(0);
             }
         }
     }

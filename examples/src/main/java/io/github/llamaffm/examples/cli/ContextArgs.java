@@ -2,6 +2,9 @@ package io.github.llamaffm.examples.cli;
 
 import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.ContextOverflow;
+import io.github.llamaffm.LlamaContext;
+import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.LoraAdapter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -30,6 +33,43 @@ public final class ContextArgs {
     @Option(names = "--keep", paramLabel = "N", order = 14,
             description = "Tokens a context shift keeps at the start besides BOS; -1 = the whole prompt. Default: 0.")
     int keep;
+
+    @Option(names = "--lora", paramLabel = "FILE", order = 15,
+            description = "LoRA adapter (GGUF) applied at scale 1; repeatable.")
+    java.util.List<java.nio.file.Path> loras = new java.util.ArrayList<>();
+
+    @Option(names = "--lora-scaled", paramLabel = "FILE SCALE", arity = "2", order = 16,
+            description = "LoRA adapter applied at SCALE; repeatable.")
+    java.util.List<String> lorasScaled = new java.util.ArrayList<>();
+
+    /** Creates a context of {@code model} with {@code options} and the LoRA adapters given. */
+    LlamaContext newContext(LlamaModel model, ContextOptions options, CommandSpec spec) {
+        java.util.Map<java.nio.file.Path, Float> wanted = new java.util.LinkedHashMap<>();
+        loras.forEach(f -> wanted.put(f, 1f));
+        for (int i = 0; i + 1 < lorasScaled.size(); i += 2) {
+            try {
+                wanted.put(java.nio.file.Path.of(lorasScaled.get(i)), Float.parseFloat(lorasScaled.get(i + 1)));
+            } catch (NumberFormatException e) {
+                throw new ParameterException(spec.commandLine(), "--lora-scaled " + lorasScaled.get(i)
+                        + ": SCALE must be a number, was " + lorasScaled.get(i + 1));
+            }
+        }
+        LlamaContext ctx = model.newContext(options);
+        if (wanted.isEmpty()) {
+            return ctx;
+        }
+        java.util.Map<LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
+        try {
+            wanted.forEach((file, scale) -> adapters.put(model.loadLora(file), scale));
+            ctx.setLoras(adapters);
+            return ctx;
+        } catch (RuntimeException e) {
+            ctx.close();
+            throw e;
+        } finally {
+            adapters.keySet().forEach(LoraAdapter::close); // the context keeps the applied ones alive
+        }
+    }
 
     void validate(CommandSpec spec) {
         if (keep < -1) {
