@@ -14,6 +14,14 @@ import java.util.function.Consumer;
  * context's prefix reuse decodes only the tokens that are new since the last turn
  * ({@link GenerationResult#cachedPromptTokens()} shows how many were reused).
  *
+ * <p><b>Long chats:</b> with {@link ContextOverflow#SHIFT} on the context, a conversation outlives the context: when
+ * the rendered conversation would leave less than a quarter of the sequence for the reply, the oldest half of the
+ * messages after the system prompt is dropped (whole messages, so the template's format stays intact), as often as
+ * needed; a reply that fills the sequence itself shifts the context as {@link ContextOverflow#SHIFT} describes. With
+ * {@link ContextOverflow#FAIL} (the default) the history is never dropped: a reply ends with
+ * {@link FinishReason#CONTEXT_FULL} and a conversation that no longer fits is refused with an
+ * {@link IllegalArgumentException}.
+ *
  * {@snippet :
  * ChatSession chat = ctx.chat();
  * System.out.println(chat.send("Summarise sliding window attention in one line.").text());
@@ -168,10 +176,10 @@ public final class ChatSession {
     }
 
     private ChatReply generate(Consumer<Token> onToken, String schema) {
-        boolean useTools = !options.tools().isEmpty();
-        ChatFormat.Prompt p = format.render(messages, options.tools(), options.toolChoice(),
-                options.parallelToolCalls(), useTools && options.toolChoice().mode() != ToolChoice.Mode.NONE
-                        ? null : schema);
+        ChatFormat.Prompt p = render(schema);
+        if (context.options().overflow() == ContextOverflow.SHIFT) {
+            p = dropOldestUntilFits(p, schema);
+        }
         GenerateOptions go = p.applyTo(options.generateOptions());
         GenerationResult result;
         try (Generation g = context.generate(p.text(), go)) {
@@ -181,6 +189,36 @@ public final class ChatSession {
         ChatReply reply = p.parse(result);
         messages.add(ChatMessage.assistant(reply.content(), reply.toolCalls()));
         return reply;
+    }
+
+    private ChatFormat.Prompt render(String schema) {
+        boolean useTools = !options.tools().isEmpty();
+        return format.render(messages, options.tools(), options.toolChoice(),
+                options.parallelToolCalls(), useTools && options.toolChoice().mode() != ToolChoice.Mode.NONE
+                        ? null : schema);
+    }
+
+    /**
+     * Drops the oldest half of the messages after the system prompt (keeping the newest message) until the
+     * rendered conversation leaves a quarter of the sequence for the reply.
+     */
+    private ChatFormat.Prompt dropOldestUntilFits(ChatFormat.Prompt prompt, String schema) {
+        GenerateOptions g = options.generateOptions();
+        int limit = context.settings().sequenceContextSize() * 3 / 4;
+        int first = !messages.isEmpty() && messages.getFirst().role().equals("system") ? 1 : 0;
+        while (context.vocabulary().tokenize(prompt.text(), g.addSpecial(), g.parseSpecial()).length > limit) {
+            int droppable = messages.size() - 1 - first; // never the newest message
+            if (droppable <= 0) {
+                break; // the system prompt and the new message alone: generate() says if it does not fit
+            }
+            int drop = Math.max(1, droppable / 2);
+            if ((drop & 1) == 1 && drop < droppable) {
+                drop++; // whole user/assistant turns
+            }
+            messages.subList(first, first + drop).clear();
+            prompt = render(schema);
+        }
+        return prompt;
     }
 
     /** The conversation so far (system prompt, user, assistant and tool messages). */

@@ -33,6 +33,8 @@ public final class ContextOptions {
     private final boolean offloadKqv;
     private final boolean embeddings;
     private final boolean kvUnified;
+    private final ContextOverflow overflow;
+    private final int shiftKeepTokens;
 
     private ContextOptions(Builder b) {
         this.contextSize = b.contextSize;
@@ -48,6 +50,8 @@ public final class ContextOptions {
         this.offloadKqv = b.offloadKqv;
         this.embeddings = b.embeddings;
         this.kvUnified = b.kvUnified;
+        this.overflow = b.overflow;
+        this.shiftKeepTokens = b.shiftKeepTokens;
     }
 
     public static ContextOptions defaults() {
@@ -73,6 +77,8 @@ public final class ContextOptions {
         b.offloadKqv = offloadKqv;
         b.embeddings = embeddings;
         b.kvUnified = kvUnified;
+        b.overflow = overflow;
+        b.shiftKeepTokens = shiftKeepTokens;
         return b;
     }
 
@@ -125,6 +131,10 @@ public final class ContextOptions {
     public boolean offloadKqv() { return offloadKqv; }
     public boolean embeddings() { return embeddings; }
     public boolean kvUnified() { return kvUnified; }
+    /** What a generation does when its sequence is full. */
+    public ContextOverflow overflow() { return overflow; }
+    /** Tokens kept at the start by a context shift (besides the BOS token); -1 = the whole prompt. */
+    public int shiftKeepTokens() { return shiftKeepTokens; }
 
     @Override
     public String toString() {
@@ -133,7 +143,7 @@ public final class ContextOptions {
                 + text(batchThreads)
                 + ", flashAttention=" + flashAttention + ", keyType=" + keyType + ", valueType=" + valueType
                 + ", swaFull=" + swaFull + ", offloadKqv=" + offloadKqv + ", embeddings=" + embeddings
-                + ", kvUnified=" + kvUnified + "]";
+                + ", kvUnified=" + kvUnified + ", overflow=" + overflow + ", shiftKeepTokens=" + shiftKeepTokens + "]";
     }
 
     private static String text(int value) {
@@ -155,6 +165,8 @@ public final class ContextOptions {
         private boolean offloadKqv = true;
         private boolean embeddings = false;
         private boolean kvUnified = false;
+        private ContextOverflow overflow = ContextOverflow.FAIL;
+        private int shiftKeepTokens = 0;
 
         private Builder() {}
 
@@ -268,6 +280,30 @@ public final class ContextOptions {
         /** One KV buffer shared by all sequences. Defaults to {@code false}. */
         public Builder kvUnified(boolean kvUnified) {
             this.kvUnified = kvUnified;
+            return this;
+        }
+
+        /**
+         * What a generation ({@link LlamaContext#generate}, {@link ChatSession}, {@link SequenceScheduler}) does when
+         * its sequence is full: end ({@link ContextOverflow#FAIL}, the default, as llama.cpp's tools by default) or
+         * shift the context ({@link ContextOverflow#SHIFT}).
+         */
+        public Builder overflow(ContextOverflow overflow) {
+            this.overflow = Objects.requireNonNull(overflow, "overflow");
+            return this;
+        }
+
+        /**
+         * With {@link ContextOverflow#SHIFT}: how many tokens at the start of the sequence a shift keeps, not counting
+         * the BOS token, which is always kept (llama.cpp's {@code --keep}); -1 keeps the whole prompt. At most the
+         * prompt is kept, and never more than the sequence size minus 4. Defaults to 0. A {@link ChatSession} keeps
+         * its system prompt by itself.
+         */
+        public Builder shiftKeepTokens(int tokens) {
+            if (tokens < -1) {
+                throw new IllegalArgumentException("shiftKeepTokens must be >= -1 (-1 = the whole prompt), was " + tokens);
+            }
+            this.shiftKeepTokens = tokens;
             return this;
         }
 

@@ -66,7 +66,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             started = true;
             batch.clearAbort();
             engine.begin();
-        } else if (engine.isFull()) {
+        } else if (engine.isFull() && !engine.shiftContext()) {
             return engine.finishWithHeldText(FinishReason.CONTEXT_FULL, action);
         }
         // A cancel() since the last step is seen by llama.cpp's abort callback inside this decode.

@@ -12,9 +12,16 @@ package io.github.llamaffm;
  *                          from submission to the first token for a {@link SequenceScheduler} sequence
  * @param generationMillis  time for generating tokens: llama.cpp's own timing for a {@link Generation}; wall-clock
  *                          from the first token to the end for a scheduled sequence
+ * @param contextShifts     context shifts made to go on past a full sequence ({@link ContextOverflow#SHIFT})
  */
 public record GenerationResult(String text, FinishReason finishReason, int promptTokens, int cachedPromptTokens,
-                               int generatedTokens, double promptMillis, double generationMillis) {
+                               int generatedTokens, double promptMillis, double generationMillis, int contextShifts) {
+    /** A result without context shifts. */
+    public GenerationResult(String text, FinishReason finishReason, int promptTokens, int cachedPromptTokens,
+                            int generatedTokens, double promptMillis, double generationMillis) {
+        this(text, finishReason, promptTokens, cachedPromptTokens, generatedTokens, promptMillis, generationMillis, 0);
+    }
+
     /** Generated tokens per second of {@link #generationMillis()}; 0 if unknown. */
     public double tokensPerSecond() {
         return generationMillis > 0 ? generatedTokens * 1000.0 / generationMillis : 0;

@@ -17,7 +17,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 /**
@@ -38,6 +41,7 @@ import java.util.Objects;
  */
 public final class LlamaContext implements AutoCloseable {
     private static final int STATE_MAGIC = 0x4C464653; // "LFFS": llama-ffm state, version 1
+    private static final int SEQUENCE_STATE_MAGIC = 0x4C464651; // "LFFQ": llama-ffm sequence state, version 1
 
     private final LlamaModel model;
     private final Vocabulary vocabulary;
@@ -52,8 +56,16 @@ public final class LlamaContext implements AutoCloseable {
     private final ModelInfo modelInfo;
     /** Tokens of sequence 0 in the KV cache (prefix reuse, state, {@link #tokens()}). */
     private final TokenHistory history;
+    /** Sliding window of the model when the cache keeps only a rolling buffer of it; 0 otherwise. */
+    private final int rollingWindow;
+    /** The context shift of {@link ContextOverflow#SHIFT}, or null. */
+    private final SequenceEngine.Shift shift;
 
     private Generation active;
+    /** The LoRA adapters applied, with their scales; each holds a reference on its adapter's handle. */
+    private Map<LoraAdapter, Float> loras = Map.of();
+    /** The handles of {@link #loras}, released when the context is freed (shared with the free action). */
+    private final List<NativeHandle> loraHandles = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** The open scheduler, which owns the KV cache while open. */
     private SequenceScheduler scheduler;
 
@@ -114,7 +126,8 @@ public final class LlamaContext implements AutoCloseable {
                     Llama.llama_n_threads(c), Llama.llama_n_threads_batch(c), kvBytes);
             this.sequenceContextSize = settings.sequenceContextSize();
             this.batch = new NativeBatch(a, c, flag, settings.batchSize());
-            this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle));
+            this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle,
+                    loraHandles));
         } catch (RuntimeException | Error e) {
             if (!c.equals(MemorySegment.NULL)) {
                 Llama.llama_free(c);
@@ -125,20 +138,106 @@ public final class LlamaContext implements AutoCloseable {
         }
         this.claims = new ThreadClaim("LlamaContext", handle);
         this.vocabulary = model.vocabulary().ownedBy(handle);
-        this.history = new TokenHistory(memory, info.slidingWindow() > 0 && !options.swaFull() ? info.slidingWindow() : 0);
+        this.rollingWindow = info.slidingWindow() > 0 && !options.swaFull() ? info.slidingWindow() : 0;
+        this.history = new TokenHistory(memory, 0, rollingWindow);
+        this.shift = SequenceEngine.Shift.of(options, memory);
     }
 
     /** Frees what the context owns; captures only native pointers and the model's handle, never the context. */
-    private static Runnable freeAction(MemorySegment ctx, MemorySegment batchStruct, Arena arena, NativeHandle model) {
+    private static Runnable freeAction(MemorySegment ctx, MemorySegment batchStruct, Arena arena, NativeHandle model,
+                                       List<NativeHandle> loras) {
         return () -> {
             try {
                 NativeBatch.free(batchStruct);
                 Llama.llama_free(ctx);
                 arena.close();
             } finally {
+                for (NativeHandle lora : loras) {
+                    lora.release();
+                }
                 model.release();
             }
         };
+    }
+
+    // --- adapters ---------------------------------------------------------------------------------------
+
+    /**
+     * Applies exactly these LoRA adapters with their scales (1 = as trained, 0 = no effect; negative values subtract),
+     * replacing whatever was applied before; an empty map removes all. Affects what is decoded from now on: tokens
+     * already in the KV cache keep the state computed without them, so the cache is emptied when the set changes.
+     *
+     * @throws IllegalArgumentException if an adapter was loaded for another model, is closed, or a scale is not finite
+     */
+    public void setLoras(Map<LoraAdapter, Float> adapters) {
+        Objects.requireNonNull(adapters, "adapters");
+        Map<LoraAdapter, Float> copy = new LinkedHashMap<>();
+        adapters.forEach((adapter, scale) -> {
+            Objects.requireNonNull(adapter, "adapter");
+            Objects.requireNonNull(scale, "scale");
+            if (adapter.model() != model) {
+                throw new IllegalArgumentException(adapter + " was loaded for " + adapter.model().path()
+                        + ", not for this context's model " + model.path());
+            }
+            if (adapter.isClosed()) {
+                throw new IllegalArgumentException(adapter + " is closed");
+            }
+            if (!Float.isFinite(scale)) {
+                throw new IllegalArgumentException("scale of " + adapter + " must be finite, was " + scale);
+            }
+            copy.put(adapter, scale);
+        });
+        try (var claim = claims.claim()) {
+            ensureNoScheduler();
+            if (copy.equals(loras)) {
+                return;
+            }
+            List<NativeHandle> retained = new ArrayList<>();
+            try {
+                for (LoraAdapter adapter : copy.keySet()) {
+                    adapter.handle().retain();
+                    retained.add(adapter.handle());
+                }
+            } catch (RuntimeException e) {
+                retained.forEach(NativeHandle::release);
+                throw new IllegalArgumentException("an adapter was closed while being applied", e);
+            }
+            try (Arena a = Arena.ofConfined()) {
+                int n = copy.size();
+                MemorySegment ptrs = a.allocate(ValueLayout.ADDRESS, Math.max(1, n));
+                MemorySegment scales = a.allocate(ValueLayout.JAVA_FLOAT, Math.max(1, n));
+                int i = 0;
+                for (Map.Entry<LoraAdapter, Float> e : copy.entrySet()) {
+                    ptrs.setAtIndex(ValueLayout.ADDRESS, i, e.getKey().segment());
+                    scales.setAtIndex(ValueLayout.JAVA_FLOAT, i, e.getValue());
+                    i++;
+                }
+                if (Llama.llama_set_adapters_lora(ctx, ptrs, n, scales) != 0) {
+                    retained.forEach(NativeHandle::release);
+                    throw new LlamaException("llama.cpp could not apply the LoRA adapters" + NativeRuntime.lastErrorSuffix());
+                }
+            }
+            endActive();
+            clearCache();
+            for (NativeHandle old : loraHandles) {
+                old.release();
+            }
+            loraHandles.clear();
+            loraHandles.addAll(retained);
+            loras = Collections.unmodifiableMap(copy);
+        }
+    }
+
+    /** Removes every LoRA adapter ({@code setLoras(Map.of())}). */
+    public void clearLoras() {
+        setLoras(Map.of());
+    }
+
+    /** The LoRA adapters applied, with their scales, in the order given. */
+    public Map<LoraAdapter, Float> loras() {
+        try (var claim = claims.claim()) {
+            return loras;
+        }
     }
 
     // --- generation -------------------------------------------------------------------------------------
@@ -181,7 +280,7 @@ public final class LlamaContext implements AutoCloseable {
         ensureNoScheduler();
         endActive();
         active = new Generation(claims, batch, new SequenceEngine(0, vocabulary, tokens, options,
-                sequenceContextSize, history, ctx));
+                sequenceContextSize, history, shift, ctx));
         return active;
     }
 
@@ -239,7 +338,7 @@ public final class LlamaContext implements AutoCloseable {
             clearCache();
             batch.clearAbort();
             scheduler = new SequenceScheduler(claims, batch, memory, vocabulary, options.sequences(),
-                    sequenceContextSize);
+                    sequenceContextSize, rollingWindow, shift, !options.kvUnified());
             return scheduler;
         }
     }
@@ -446,16 +545,39 @@ public final class LlamaContext implements AutoCloseable {
             try (Arena a = Arena.ofConfined()) {
                 MemorySegment buf = a.allocate(Math.max(1, size));
                 long written = Llama.llama_state_get_data(ctx, buf, size);
-                int[] tokens = history.toArray();
-                ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + 4L * tokens.length + written)).order(ByteOrder.LITTLE_ENDIAN);
-                out.putInt(STATE_MAGIC).putInt(tokens.length);
-                for (int t : tokens) {
-                    out.putInt(t);
-                }
-                out.put(buf.asSlice(0, written).asByteBuffer());
-                return out.array();
+                return pack(STATE_MAGIC, history.toArray(), buf.asSlice(0, written));
             }
         }
+    }
+
+    /** Our state format: magic, token count, sequence 0's tokens, then llama.cpp's bytes. */
+    private static byte[] pack(int magic, int[] tokens, MemorySegment nativeState) {
+        ByteBuffer out = ByteBuffer.allocate(Math.toIntExact(8 + 4L * tokens.length + nativeState.byteSize()))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        out.putInt(magic).putInt(tokens.length);
+        for (int t : tokens) {
+            out.putInt(t);
+        }
+        out.put(nativeState.asByteBuffer());
+        return out.array();
+    }
+
+    /** Reads and checks {@link #pack}'s header and tokens; the native bytes start at the buffer's position. */
+    private int[] unpackTokens(int magic, ByteBuffer in, String what) {
+        if (in.remaining() < 8 || in.getInt() != magic) {
+            throw new IllegalArgumentException("not a llama-ffm " + what + " (bad header)");
+        }
+        int n = in.getInt();
+        if (n < 0 || n > sequenceContextSize || in.remaining() < 4L * n) {
+            throw new IllegalArgumentException("corrupt " + what + ": " + n + " tokens for a context of "
+                    + sequenceContextSize);
+        }
+        int[] tokens = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens[i] = in.getInt();
+        }
+        vocabulary.checkTokens(tokens);
+        return tokens;
     }
 
     /** Restores a state from {@link #saveState()} of a context of the same model and options. */
@@ -463,18 +585,8 @@ public final class LlamaContext implements AutoCloseable {
         Objects.requireNonNull(state, "state");
         try (var claim = claims.claim()) {
             ByteBuffer in = ByteBuffer.wrap(state).order(ByteOrder.LITTLE_ENDIAN);
-            if (state.length < 8 || in.getInt() != STATE_MAGIC) {
-                throw new IllegalArgumentException("not a llama-ffm context state (bad header)");
-            }
-            int n = in.getInt();
-            if (n < 0 || n > sequenceContextSize || state.length < 8 + 4L * n) {
-                throw new IllegalArgumentException("corrupt context state: " + n + " tokens for a context of " + sequenceContextSize);
-            }
-            int[] tokens = new int[n];
-            for (int i = 0; i < n; i++) {
-                tokens[i] = in.getInt();
-            }
-            vocabulary.checkTokens(tokens);
+            int[] tokens = unpackTokens(STATE_MAGIC, in, "context state");
+            int n = tokens.length;
             ensureNoScheduler();
             endActive();
             try (Arena a = Arena.ofConfined()) {
@@ -528,6 +640,120 @@ public final class LlamaContext implements AutoCloseable {
                 int n = (int) count.get(ValueLayout.JAVA_LONG, 0);
                 history.replace(tokens.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT), n);
             }
+        }
+    }
+
+    // --- one sequence's state ------------------------------------------------------------------------------
+
+    /**
+     * One sequence's KV cells as bytes ({@code llama_state_seq_get_data}; for sequence 0 with its tokens, so prefix
+     * reuse continues after {@link #loadSequenceState(int, byte[])}). Smaller than {@link #saveState()} when the
+     * context holds several sequences.
+     *
+     * @throws IllegalArgumentException if {@code seq} is not a sequence of this context
+     */
+    public byte[] saveSequenceState(int seq) {
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ensureNoScheduler();
+            endActive();
+            long size = Llama.llama_state_seq_get_size(ctx, seq);
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment buf = a.allocate(Math.max(1, size));
+                long written = Llama.llama_state_seq_get_data(ctx, buf, size, seq);
+                if (written == 0 && size > 0) {
+                    throw new LlamaException("llama.cpp could not save sequence " + seq + NativeRuntime.lastErrorSuffix());
+                }
+                return pack(SEQUENCE_STATE_MAGIC, seq == 0 ? history.toArray() : new int[0], buf.asSlice(0, written));
+            }
+        }
+    }
+
+    /**
+     * Replaces sequence {@code seq}'s cells with a state from {@link #saveSequenceState(int)} (of any sequence of a
+     * context of the same model and cache types); the other sequences are untouched.
+     *
+     * @throws IllegalArgumentException if the bytes are not a sequence state
+     * @throws LlamaException           if llama.cpp rejects them (different model, or no room)
+     */
+    public void loadSequenceState(int seq, byte[] state) {
+        Objects.requireNonNull(state, "state");
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ByteBuffer in = ByteBuffer.wrap(state).order(ByteOrder.LITTLE_ENDIAN);
+            int[] tokens = unpackTokens(SEQUENCE_STATE_MAGIC, in, "sequence state");
+            ensureNoScheduler();
+            endActive();
+            try (Arena a = Arena.ofConfined()) {
+                int rest = in.remaining();
+                MemorySegment buf = a.allocate(Math.max(1, rest));
+                MemorySegment.copy(state, in.position(), buf, ValueLayout.JAVA_BYTE, 0, rest);
+                if (seq == 0) {
+                    history.truncate(0);
+                }
+                if (Llama.llama_state_seq_set_data(ctx, buf, rest, seq) == 0) {
+                    throw new LlamaException("llama.cpp rejected the sequence state (different model or cache types?)"
+                            + NativeRuntime.lastErrorSuffix());
+                }
+            }
+            if (seq == 0) {
+                history.replace(tokens, tokens.length);
+            }
+        }
+    }
+
+    /** Saves one sequence's state to a file ({@code llama_state_seq_save_file}, with sequence 0's tokens). */
+    public void saveSequenceState(int seq, Path file) {
+        Objects.requireNonNull(file, "file");
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ensureNoScheduler();
+            endActive();
+            try (Arena a = Arena.ofConfined()) {
+                int[] saved = seq == 0 ? history.toArray() : new int[0];
+                MemorySegment tokens = a.allocateFrom(ValueLayout.JAVA_INT, saved);
+                if (Llama.llama_state_seq_save_file(ctx, a.allocateFrom(file.toAbsolutePath().toString()), seq, tokens,
+                        saved.length) == 0) {
+                    throw new LlamaException("could not save sequence " + seq + " to " + file
+                            + NativeRuntime.lastErrorSuffix());
+                }
+            }
+        }
+    }
+
+    /** Loads a file from {@link #saveSequenceState(int, Path)} into sequence {@code seq}. */
+    public void loadSequenceState(int seq, Path file) {
+        Objects.requireNonNull(file, "file");
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("state file does not exist: " + file.toAbsolutePath());
+        }
+        try (var claim = claims.claim()) {
+            checkSequence(seq);
+            ensureNoScheduler();
+            endActive();
+            try (Arena a = Arena.ofConfined()) {
+                int capacity = settings.contextSize();
+                MemorySegment tokens = a.allocate(ValueLayout.JAVA_INT, capacity);
+                MemorySegment count = a.allocate(ValueLayout.JAVA_LONG);
+                if (seq == 0) {
+                    history.truncate(0);
+                }
+                if (Llama.llama_state_seq_load_file(ctx, a.allocateFrom(file.toAbsolutePath().toString()), seq, tokens,
+                        capacity, count) == 0) {
+                    throw new LlamaException("could not load a sequence state from " + file
+                            + NativeRuntime.lastErrorSuffix());
+                }
+                if (seq == 0) {
+                    int n = (int) count.get(ValueLayout.JAVA_LONG, 0);
+                    history.replace(tokens.asSlice(0, (long) n * Integer.BYTES).toArray(ValueLayout.JAVA_INT), n);
+                }
+            }
+        }
+    }
+
+    private void checkSequence(int seq) {
+        if (seq < 0 || seq >= settings.sequences()) {
+            throw new IllegalArgumentException("sequence id " + seq + " out of range [0, " + settings.sequences() + ")");
         }
     }
 

@@ -363,6 +363,20 @@ public final class LlamaModel implements AutoCloseable {
         return new LlamaContext(this, options);
     }
 
+    /**
+     * Loads a LoRA adapter (GGUF, {@code general.type = adapter}) for this model; apply it per context with
+     * {@link LlamaContext#setLoras(java.util.Map)}.
+     *
+     * @throws IllegalArgumentException if the file does not exist
+     * @throws LlamaException           if llama.cpp refuses it, naming why (not an adapter, another architecture, a
+     *                                  tensor the model lacks or of another shape)
+     */
+    public LoraAdapter loadLora(Path file) {
+        Objects.requireNonNull(file, "file");
+        handle.ensureOpen();
+        return LoraAdapter.load(this, file);
+    }
+
     /** Metadata and shape of the model. */
     public ModelInfo info() {
         handle.ensureOpen();

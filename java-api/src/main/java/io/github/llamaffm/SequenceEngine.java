@@ -26,8 +26,10 @@ final class SequenceEngine {
     private final GenerateOptions options;
     /** KV cells this sequence may use. */
     private final int capacity;
-    /** Sequence 0's record to append decoded tokens to, or null. */
+    /** The record of this sequence's tokens in the cache: prefix reuse, appended to as tokens are decoded. */
     private final TokenHistory history;
+    /** The context shift to apply when the sequence is full, or null to end it ({@link ContextOverflow#FAIL}). */
+    private final Shift shift;
     /** Non-null: timings come from this context's llama.cpp performance counters rather than the wall clock. */
     private final MemorySegment perfContext;
     private final SamplerChain sampler;
@@ -36,8 +38,14 @@ final class SequenceEngine {
 
     private long startNanos;
     private long firstTokenNanos;
-    /** Prompt tokens in the cache (reused or decoded). */
-    private int promptDecoded;
+    /**
+     * Tokens to decode before sampling: the prompt, or after a shift that re-decodes, the kept tokens and the
+     * pending one.
+     */
+    private int[] feed;
+    /** Tokens of {@link #feed} in the cache (reused or decoded). */
+    private int fed;
+    private int contextShifts;
     /** Tokens of this sequence in the cache: the next position. */
     private int position;
     /** Sampled token not yet decoded, or -1 while the prompt is pending. */
@@ -60,10 +68,12 @@ final class SequenceEngine {
      * @throws IllegalArgumentException if the sampler cannot be built (e.g. a grammar that does not parse)
      */
     SequenceEngine(int sequence, Vocabulary vocabulary, int[] prompt, GenerateOptions options, int capacity,
-                   TokenHistory history, MemorySegment perfContext) {
+                   TokenHistory history, Shift shift, MemorySegment perfContext) {
         this.sequence = sequence;
         this.vocabulary = vocabulary;
         this.prompt = prompt;
+        this.feed = prompt;
+        this.shift = shift;
         this.options = options;
         this.capacity = capacity;
         this.history = history;
@@ -83,8 +93,8 @@ final class SequenceEngine {
     }
 
     /**
-     * Starts the clock and, for sequence 0, keeps the prompt's longest prefix already in the cache. Called once,
-     * right before the first decode.
+     * Starts the clock and keeps the prompt's longest prefix already in the sequence's cells. Called once, right
+     * before the first decode.
      */
     void begin() {
         begun = true;
@@ -92,18 +102,16 @@ final class SequenceEngine {
         if (perfContext != null) {
             PerfCounters.reset(perfContext);
         }
-        if (history != null) {
-            cachedPromptTokens = history.reusePrefix(prompt);
-            promptDecoded = cachedPromptTokens;
-            position = cachedPromptTokens;
-        }
+        cachedPromptTokens = history.reusePrefix(prompt);
+        fed = cachedPromptTokens;
+        position = cachedPromptTokens;
     }
 
     // --- feeding the batch ------------------------------------------------------------------------------------
 
     /** Prompt tokens still to decode. */
     int promptRemaining() {
-        return pendingToken < 0 ? prompt.length - promptDecoded : 0;
+        return pendingToken < 0 ? feed.length - fed : 0;
     }
 
     /** Whether a sampled token waits to be decoded. */
@@ -111,18 +119,59 @@ final class SequenceEngine {
         return pendingToken >= 0 && finishReason == null;
     }
 
-    /** Whether the sequence has no cell left for its pending token. */
+    /**
+     * Whether the sequence has no cell left for its pending token; with a context shift, whether the pending token
+     * would take the last cell (when llama.cpp's tools shift).
+     */
     boolean isFull() {
-        return position >= capacity;
+        return position + (shift != null ? 1 : 0) >= capacity;
+    }
+
+    /**
+     * The context shift ({@link ContextOverflow#SHIFT}), as llama.cpp's {@code llama-completion} does it: keep the
+     * first {@code keep} tokens, drop half of the rest (the oldest), move the newer half down. Where the cache cannot
+     * move positions, the kept tokens are queued to be decoded again instead.
+     *
+     * @return false if there is no shift to make (policy {@link ContextOverflow#FAIL}, or nothing left to drop): the
+     *         caller ends the sequence with {@link FinishReason#CONTEXT_FULL}
+     */
+    boolean shiftContext() {
+        if (shift == null) {
+            return false;
+        }
+        int keep = shift.keep() < 0 || shift.keep() > prompt.length ? prompt.length
+                : shift.keep() + (vocabulary.addsBos() && prompt[0] == vocabulary.bos() ? 1 : 0);
+        keep = Math.max(0, Math.min(keep, capacity - 4));
+        int discard = (position - keep) / 2;
+        if (discard <= 0) {
+            return false;
+        }
+        contextShifts++;
+        if (shift.movePositions()) {
+            Llama.llama_memory_seq_rm(shift.memory(), sequence, keep, keep + discard);
+            Llama.llama_memory_seq_add(shift.memory(), sequence, keep + discard, position, -discard);
+            history.remove(keep, discard);
+            position -= discard;
+            return true;
+        }
+        history.remove(keep, discard);
+        int[] kept = history.toArray();
+        history.clear();
+        feed = java.util.Arrays.copyOf(kept, kept.length + 1);
+        feed[kept.length] = pendingToken;
+        fed = 0;
+        position = 0;
+        pendingToken = -1;
+        return true;
     }
 
     /** Queues the next {@code max} (or fewer) prompt tokens; the last prompt token asks for logits. */
     void queuePrompt(NativeBatch batch, int max) {
-        int n = Math.min(max, prompt.length - promptDecoded);
-        int last = prompt.length - 1;
+        int n = Math.min(max, feed.length - fed);
+        int last = feed.length - 1;
         for (int k = 0; k < n; k++) {
-            int index = promptDecoded + k;
-            outputIndex = batch.add(prompt[index], position + k, sequence, index == last);
+            int index = fed + k;
+            outputIndex = batch.add(feed[index], position + k, sequence, index == last);
         }
         queued = n;
         queuedPrompt = true;
@@ -137,27 +186,23 @@ final class SequenceEngine {
 
     /** Accounts for a successful decode of what was queued; true if logits are ready to {@link #sample}. */
     boolean decoded() {
-        if (history != null) {
-            if (queuedPrompt) {
-                history.append(prompt, promptDecoded, queued);
-            } else {
-                history.append(pendingToken);
-            }
+        if (queuedPrompt) {
+            history.append(feed, fed, queued);
+        } else {
+            history.append(pendingToken);
         }
         position += queued;
         if (queuedPrompt) {
-            promptDecoded += queued;
+            fed += queued;
         }
         queued = 0;
-        return !queuedPrompt || promptDecoded == prompt.length;
+        return !queuedPrompt || fed == feed.length;
     }
 
-    /** After a failed decode: nothing queued was decoded; sequence 0's record keeps what the cache still holds. */
+    /** After a failed decode: nothing queued was decoded; the record keeps what the cache still holds. */
     void decodeFailed() {
         queued = 0;
-        if (history != null) {
-            history.trimToCache();
-        }
+        history.trimToCache();
     }
 
     // --- the per-token rules ------------------------------------------------------------------------------------
@@ -297,7 +342,7 @@ final class SequenceEngine {
             generationMillis = (now - first) / 1e6;
         }
         result = new GenerationResult(emitted.toString(), reason, prompt.length, cachedPromptTokens, generated,
-                promptMillis, generationMillis);
+                promptMillis, generationMillis, contextShifts);
         sampler.close();
     }
 
@@ -333,5 +378,17 @@ final class SequenceEngine {
 
     GenerateOptions options() {
         return options;
+    }
+
+    /**
+     * A context shift's settings: the cache, the tokens to keep ({@link ContextOptions#shiftKeepTokens()}) and
+     * whether the cache can move positions ({@code llama_memory_can_shift}).
+     */
+    record Shift(MemorySegment memory, int keep, boolean movePositions) {
+        /** The shift of a context with these options, or null for {@link ContextOverflow#FAIL}. */
+        static Shift of(ContextOptions options, MemorySegment memory) {
+            return options.overflow() == ContextOverflow.SHIFT
+                    ? new Shift(memory, options.shiftKeepTokens(), Llama.llama_memory_can_shift(memory)) : null;
+        }
     }
 }

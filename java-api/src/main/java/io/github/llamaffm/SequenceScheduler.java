@@ -17,7 +17,8 @@ import java.util.Optional;
  * new prompt plus one token of every generating sequence. Each sequence samples with its own sampler chain (its own
  * {@link GenerateOptions}), releases text exactly as {@link Generation} does (UTF-8 and stop strings held back across
  * tokens; both run the same per-sequence engine), and ends on end-of-generation, {@link GenerateOptions#maxTokens()}, a
- * stop string, a full sequence, {@link Sequence#cancel()}, or an error. A finished sequence frees its KV cells at once, so its id serves the next prompt.
+ * stop string, a full sequence (unless the context shifts: {@link ContextOverflow#SHIFT}), {@link Sequence#cancel()},
+ * or an error. A finished sequence frees its id at once for the next prompt.
  *
  * {@snippet :
  * try (LlamaContext ctx = model.newContext(ContextOptions.builder().sequences(4).contextSize(8192).build());
@@ -42,9 +43,16 @@ import java.util.Optional;
  * {@code n_ctx_seq}: the context size divided by the number of sequences unless the cache is unified). Opening a
  * scheduler empties the cache; while it is open the context's own generation methods are refused.
  *
+ * <p><b>Prompt cache:</b> a finished sequence keeps its tokens in its cells. A new prompt goes to the free sequence
+ * whose cells hold the longest common prefix with it (as llama-server's slot selection does; without any common
+ * prefix, to the free sequence used least recently) and decodes only the rest, so a chat that re-sends its history
+ * decodes only the new turn; {@link GenerationResult#cachedPromptTokens()} shows how many were reused. With
+ * {@link ContextOptions#kvUnified()} the sequences share one pool of cells, and a finished sequence frees its cells
+ * instead (no prompt cache).
+ *
  * <p><b>Timings</b> in a sequence's {@link GenerationResult} are wall-clock: {@code promptMillis} from
  * {@link #submit} to its first sampled token (waiting for other sequences' work included), {@code generationMillis}
- * from then to its end. {@code cachedPromptTokens} is always 0 (no prefix reuse across sequences).
+ * from then to its end.
  */
 public final class SequenceScheduler implements AutoCloseable {
 
@@ -142,6 +150,14 @@ public final class SequenceScheduler implements AutoCloseable {
     private final int sequenceContextSize;
     /** Sequence by id; null = free. */
     private final Sequence[] slots;
+    /** The tokens in each sequence's cells (kept after it ends: the prompt cache). */
+    private final TokenHistory[] histories;
+    /** When each sequence id was last taken (a counter), for least-recently-used choice. */
+    private final long[] lastUsed;
+    private long submissions;
+    private final SequenceEngine.Shift shift;
+    /** Whether finished sequences keep their cells for the prompt cache (false: they free them). */
+    private final boolean keepCells;
     /** Active sequences in submission order. */
     private final List<Sequence> active = new ArrayList<>();
     private int rotation;
@@ -150,13 +166,21 @@ public final class SequenceScheduler implements AutoCloseable {
     private boolean closed;
 
     SequenceScheduler(ThreadClaim claims, NativeBatch batch, MemorySegment memory, Vocabulary vocabulary,
-                      int sequences, int sequenceContextSize) {
+                      int sequences, int sequenceContextSize, int rollingWindow, SequenceEngine.Shift shift,
+                      boolean keepCells) {
         this.claims = claims;
         this.batch = batch;
         this.memory = memory;
         this.vocabulary = vocabulary;
         this.sequenceContextSize = sequenceContextSize;
         this.slots = new Sequence[sequences];
+        this.histories = new TokenHistory[sequences];
+        for (int i = 0; i < sequences; i++) {
+            histories[i] = new TokenHistory(memory, i, rollingWindow);
+        }
+        this.lastUsed = new long[sequences];
+        this.shift = shift;
+        this.keepCells = keepCells;
     }
 
     // --- submitting -----------------------------------------------------------------------------------------
@@ -200,22 +224,38 @@ public final class SequenceScheduler implements AutoCloseable {
                     + sequenceContextSize + " (the context size divided by the number of sequences), including room "
                     + "for at least one generated token");
         }
-        int id = -1;
-        for (int i = 0; i < slots.length; i++) {
-            if (slots[i] == null) {
-                id = i;
-                break;
-            }
-        }
+        int id = freeSequenceFor(tokens);
         if (id < 0) {
             throw new SequencesBusyException(slots.length);
         }
-        SequenceEngine engine = new SequenceEngine(id, vocabulary, tokens, options, sequenceContextSize, null, null);
-        Llama.llama_memory_seq_rm(memory, id, -1, -1); // already empty; cheap insurance
+        SequenceEngine engine = new SequenceEngine(id, vocabulary, tokens, options, sequenceContextSize, histories[id],
+                shift, null);
+        engine.begin(); // keeps the common prefix in the sequence's cells, removes the rest
+        lastUsed[id] = ++submissions;
         Sequence s = new Sequence(engine, listener);
         slots[id] = s;
         active.add(s);
         return s;
+    }
+
+    /**
+     * The free sequence whose cells share the longest prefix with {@code prompt}; without any common prefix, the one
+     * used least recently (so the others' caches live longer). -1 if none is free.
+     */
+    private int freeSequenceFor(int[] prompt) {
+        int best = -1;
+        int bestCommon = 0;
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i] != null) {
+                continue;
+            }
+            int common = histories[i].commonPrefix(prompt);
+            if (best < 0 || common > bestCommon || (common == bestCommon && lastUsed[i] < lastUsed[best])) {
+                best = i;
+                bestCommon = common;
+            }
+        }
+        return best;
     }
 
     // --- stepping -------------------------------------------------------------------------------------------
@@ -297,13 +337,18 @@ public final class SequenceScheduler implements AutoCloseable {
             // Rotate the start so that no sequence waits forever when the batch is smaller than the sequence count.
             Sequence s = generating.get((k + rotation) % g);
             if (s.engine.isFull()) {
-                try {
-                    s.engine.finishWithHeldText(FinishReason.CONTEXT_FULL, token -> s.listener.onToken(s, token));
-                } catch (RuntimeException e) {
-                    s.engine.fail(e);
+                if (!s.engine.shiftContext()) {
+                    try {
+                        s.engine.finishWithHeldText(FinishReason.CONTEXT_FULL, token -> s.listener.onToken(s, token));
+                    } catch (RuntimeException e) {
+                        s.engine.fail(e);
+                    }
+                    release(s);
+                    continue;
                 }
-                release(s);
-                continue;
+                if (s.engine.promptRemaining() > 0) {
+                    continue; // a shift that decodes the kept tokens again: queued like a prompt below
+                }
             }
             if (budget == 0) {
                 break;
@@ -333,12 +378,17 @@ public final class SequenceScheduler implements AutoCloseable {
         release(s);
     }
 
-    /** After its engine finished: frees the sequence's KV cells and its id, then tells its listener. */
+    /**
+     * After its engine finished: frees the sequence's id (its cells keep their tokens for the prompt cache, unless
+     * it failed or the cache is unified), then tells its listener.
+     */
     private void release(Sequence s) {
         if (s.result != null) {
             return;
         }
-        Llama.llama_memory_seq_rm(memory, s.id(), -1, -1);
+        if (!keepCells || s.engine.failure() != null) {
+            histories[s.id()].clear();
+        }
         slots[s.id()] = null;
         active.remove(s);
         s.failure = s.engine.failure();
@@ -445,6 +495,9 @@ public final class SequenceScheduler implements AutoCloseable {
             cancelAll();
             closed = true;
             Llama.llama_memory_clear(memory, true);
+            for (TokenHistory h : histories) {
+                h.truncate(0);
+            }
         }
     }
 

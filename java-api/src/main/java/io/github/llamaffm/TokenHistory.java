@@ -6,18 +6,21 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
- * The tokens of sequence 0 in the KV cache, in position order, and the prefix reuse built on them. Owned by its
- * {@link LlamaContext}; {@link SequenceEngine} appends what it decodes. Not thread-safe (the context's claim).
+ * The tokens of one sequence in the KV cache, in position order, and the prefix reuse built on them. Sequence 0's is
+ * owned by its {@link LlamaContext}, the others by the {@link SequenceScheduler}; {@link SequenceEngine} appends what
+ * it decodes and applies context shifts. Not thread-safe (the context's claim).
  */
 final class TokenHistory {
     private final MemorySegment memory;
+    private final int sequence;
     /** Sliding window of the model when the cache keeps only a rolling buffer of it; 0 otherwise. */
     private final int rollingWindow;
     private int[] tokens = new int[256];
     private int length;
 
-    TokenHistory(MemorySegment memory, int rollingWindow) {
+    TokenHistory(MemorySegment memory, int sequence, int rollingWindow) {
         this.memory = memory;
+        this.sequence = sequence;
         this.rollingWindow = rollingWindow;
     }
 
@@ -49,6 +52,18 @@ final class TokenHistory {
         length = Math.max(0, Math.min(length, newLength));
     }
 
+    /** Removes the sequence's cells and forgets its tokens. */
+    void clear() {
+        Llama.llama_memory_seq_rm(memory, sequence, -1, -1);
+        length = 0;
+    }
+
+    /** Forgets {@code n} tokens from index {@code from} on; later ones move down (a context shift). */
+    void remove(int from, int n) {
+        System.arraycopy(tokens, from + n, tokens, from, length - from - n);
+        length -= n;
+    }
+
     /** Replaces the record (after a state load). */
     void replace(int[] newTokens, int n) {
         tokens = Arrays.copyOf(newTokens, Math.max(256, n));
@@ -57,33 +72,42 @@ final class TokenHistory {
 
     /** After a failed decode: keeps only what the cache still holds. */
     void trimToCache() {
-        truncate(Llama.llama_memory_seq_pos_max(memory, 0) + 1);
+        truncate(Llama.llama_memory_seq_pos_max(memory, sequence) + 1);
     }
 
     /**
-     * Keeps the longest prefix of {@code prompt} already in the cache and removes the rest of sequence 0, so only
-     * the remainder needs decoding. At least the last prompt token is left to decode (its logits are needed).
-     *
-     * @return the number of reused prompt tokens
+     * The number of leading tokens of {@code prompt} this record shares (the prompt cache's measure of a match).
      */
-    int reusePrefix(int[] prompt) {
+    int commonPrefix(int[] prompt) {
         int common = 0;
         int max = Math.min(length, prompt.length);
         while (common < max && tokens[common] == prompt[common]) {
             common++;
         }
+        return common;
+    }
+
+    /**
+     * Keeps the longest prefix of {@code prompt} already in the cache and removes the rest of the sequence, so only
+     * the remainder needs decoding. At least the last prompt token is left to decode (its logits are needed).
+     *
+     * @return the number of reused prompt tokens
+     */
+    int reusePrefix(int[] prompt) {
+        int common = commonPrefix(prompt);
         if (common == prompt.length) {
             common--; // the last prompt token must be decoded again to get its logits
         }
-        if (common < length) {
-            boolean removed = Llama.llama_memory_seq_rm(memory, 0, common, -1);
+        // Cells beyond the record (e.g. a sequence state loaded without tokens) are removed too.
+        if (common < length || Llama.llama_memory_seq_pos_max(memory, sequence) >= common) {
+            boolean removed = Llama.llama_memory_seq_rm(memory, sequence, common, -1);
             // A rolling sliding-window cache may already have dropped the cells the kept prefix needs.
             if (removed && common > 0 && rollingWindow > 0) {
-                int posMin = Llama.llama_memory_seq_pos_min(memory, 0);
+                int posMin = Llama.llama_memory_seq_pos_min(memory, sequence);
                 removed = posMin <= Math.max(0, common - rollingWindow);
             }
             if (!removed) {
-                Llama.llama_memory_seq_rm(memory, 0, -1, -1);
+                Llama.llama_memory_seq_rm(memory, sequence, -1, -1);
                 common = 0;
             }
             length = common;

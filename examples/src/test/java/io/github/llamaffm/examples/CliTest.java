@@ -124,6 +124,25 @@ class CliTest {
     }
 
     @Test
+    void contextShiftGoesPastTheContextAndLoraErrorsAreClear() throws Exception {
+        Run full = run("generate", "-n", "300", "--temperature", "0", "--ctx-size", "256", "--json", "Hi");
+        assertThat(full.code()).as(full.err()).isZero();
+        assertThat(full.json().get("finishReason").asText()).isEqualTo("CONTEXT_FULL");
+        Run shifted = run("generate", "-n", "300", "--temperature", "0", "--ctx-size", "256", "--context-shift",
+                "--keep", "2", "--json", "Hi");
+        assertThat(shifted.code()).as(shifted.err()).isZero();
+        assertThat(shifted.json().get("finishReason").asText()).isEqualTo("MAX_TOKENS");
+        assertThat(shifted.json().get("generatedTokens").asInt()).isEqualTo(300);
+
+        Run missing = run("generate", "-n", "2", "--lora", "no-such-adapter.gguf", "Hi");
+        assertThat(missing.code()).isNotZero();
+        assertThat(missing.err()).contains("no-such-adapter.gguf").doesNotContain("\tat ");
+        Run badScale = run("generate", "-n", "2", "--lora-scaled", "x.gguf", "big", "Hi");
+        assertThat(badScale.code()).isNotZero();
+        assertThat(badScale.err()).contains("SCALE must be a number");
+    }
+
+    @Test
     void sameSeedGivesSameText() throws Exception {
         Run a = run("generate", "-n", "12", "--seed", "42", "--json", "Once upon a time");
         Run b = run("generate", "-n", "12", "--seed", "42", "--json", "Once upon a time");

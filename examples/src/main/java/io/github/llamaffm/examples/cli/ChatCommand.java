@@ -66,7 +66,7 @@ public final class ChatCommand implements Callable<Integer> {
                 .withGenerateOptions(samplingArgs.options());
 
         try (LlamaModel model = modelArgs.load(err, cli.showProgress(), false);
-             LlamaContext ctx = model.newContext(contextArgs.options());
+             LlamaContext ctx = contextArgs.newContext(model, contextArgs.options(), spec);
              Interrupts interrupts = Interrupts.install(cli.interactive())) {
             ChatSession session = ctx.chat(options);
             err.println("Chatting with " + model.info().description() + " (context " + ctx.contextSize()

@@ -1,6 +1,10 @@
 package io.github.llamaffm.examples.cli;
 
 import io.github.llamaffm.ContextOptions;
+import io.github.llamaffm.ContextOverflow;
+import io.github.llamaffm.LlamaContext;
+import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.LoraAdapter;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -21,7 +25,56 @@ public final class ContextArgs {
                     + "Default: a rolling window-sized cache.")
     boolean swaFull;
 
+    @Option(names = "--context-shift", order = 13,
+            description = "When a sequence is full, keep the first --keep tokens, drop the oldest half of the rest and "
+                    + "go on (as llama.cpp's --context-shift). Default: stop with finish reason context_full.")
+    boolean contextShift;
+
+    @Option(names = "--keep", paramLabel = "N", order = 14,
+            description = "Tokens a context shift keeps at the start besides BOS; -1 = the whole prompt. Default: 0.")
+    int keep;
+
+    @Option(names = "--lora", paramLabel = "FILE", order = 15,
+            description = "LoRA adapter (GGUF) applied at scale 1; repeatable.")
+    java.util.List<java.nio.file.Path> loras = new java.util.ArrayList<>();
+
+    @Option(names = "--lora-scaled", paramLabel = "FILE SCALE", arity = "2", order = 16,
+            description = "LoRA adapter applied at SCALE; repeatable.")
+    java.util.List<String> lorasScaled = new java.util.ArrayList<>();
+
+    /** Creates a context of {@code model} with {@code options} and the LoRA adapters given. */
+    LlamaContext newContext(LlamaModel model, ContextOptions options, CommandSpec spec) {
+        java.util.Map<java.nio.file.Path, Float> wanted = new java.util.LinkedHashMap<>();
+        loras.forEach(f -> wanted.put(f, 1f));
+        for (int i = 0; i + 1 < lorasScaled.size(); i += 2) {
+            try {
+                wanted.put(java.nio.file.Path.of(lorasScaled.get(i)), Float.parseFloat(lorasScaled.get(i + 1)));
+            } catch (NumberFormatException e) {
+                throw new ParameterException(spec.commandLine(), "--lora-scaled " + lorasScaled.get(i)
+                        + ": SCALE must be a number, was " + lorasScaled.get(i + 1));
+            }
+        }
+        LlamaContext ctx = model.newContext(options);
+        if (wanted.isEmpty()) {
+            return ctx;
+        }
+        java.util.Map<LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
+        try {
+            wanted.forEach((file, scale) -> adapters.put(model.loadLora(file), scale));
+            ctx.setLoras(adapters);
+            return ctx;
+        } catch (RuntimeException e) {
+            ctx.close();
+            throw e;
+        } finally {
+            adapters.keySet().forEach(LoraAdapter::close); // the context keeps the applied ones alive
+        }
+    }
+
     void validate(CommandSpec spec) {
+        if (keep < -1) {
+            throw new ParameterException(spec.commandLine(), "--keep must be >= -1, was " + keep);
+        }
         if (threads <= 0) {
             throw new ParameterException(spec.commandLine(), "--threads must be > 0, was " + threads);
         }
@@ -32,7 +85,8 @@ public final class ContextArgs {
     }
 
     ContextOptions options() {
-        ContextOptions.Builder b = ContextOptions.builder().threads(threads).batchThreads(threads).swaFull(swaFull);
+        ContextOptions.Builder b = ContextOptions.builder().threads(threads).batchThreads(threads).swaFull(swaFull)
+                .overflow(contextShift ? ContextOverflow.SHIFT : ContextOverflow.FAIL).shiftKeepTokens(keep);
         if (ctxSize != null) {
             b.contextSize(ctxSize);
         }

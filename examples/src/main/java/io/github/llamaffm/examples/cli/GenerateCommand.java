@@ -66,7 +66,7 @@ public final class GenerateCommand implements Callable<Integer> {
         PrintWriter err = spec.commandLine().getErr();
 
         try (LlamaModel model = modelArgs.load(err, cli.showProgress(), false);
-             LlamaContext ctx = model.newContext(contextArgs.options());
+             LlamaContext ctx = contextArgs.newContext(model, contextArgs.options(), spec);
              Interrupts interrupts = Interrupts.install(cli.interactive());
              Generation generation = ctx.generate(text, generateOptions)) {
             interrupts.arm(generation::cancel);

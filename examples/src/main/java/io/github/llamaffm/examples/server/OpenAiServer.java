@@ -677,11 +677,14 @@ public final class OpenAiServer implements AutoCloseable {
         };
     }
 
+    /** OpenAI's usage object; prompt tokens taken from a sequence's cells (the prompt cache) in its details. */
     private static ObjectNode usage(int promptTokens, GenerationResult r) {
-        return Requests.MAPPER.createObjectNode()
+        ObjectNode u = Requests.MAPPER.createObjectNode()
                 .put("prompt_tokens", promptTokens)
                 .put("completion_tokens", r.generatedTokens())
                 .put("total_tokens", promptTokens + r.generatedTokens());
+        u.putObject("prompt_tokens_details").put("cached_tokens", r.cachedPromptTokens());
+        return u;
     }
 
     // --- embeddings ---------------------------------------------------------------------------------------------
