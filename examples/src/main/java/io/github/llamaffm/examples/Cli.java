@@ -4,6 +4,7 @@ import io.github.llamaffm.LlamaRuntime;
 import io.github.llamaffm.examples.cli.BenchCommand;
 import io.github.llamaffm.examples.cli.BenchServeCommand;
 import io.github.llamaffm.examples.cli.RpcServerCommand;
+import io.github.llamaffm.examples.cli.SoakServeCommand;
 import io.github.llamaffm.examples.cli.ChatCommand;
 import io.github.llamaffm.examples.cli.CliException;
 import io.github.llamaffm.examples.cli.EmbedCommand;
@@ -30,7 +31,8 @@ import java.util.concurrent.Callable;
 
 /**
  * The {@code llama-ffm} command line: {@code generate}, {@code chat}, {@code info}, {@code tokenize},
- * {@code bench}, {@code serve} (an OpenAI-compatible HTTP server) and {@code bench-serve} (its load test) on a GGUF
+ * {@code bench}, {@code serve} (an OpenAI-compatible HTTP server), {@code bench-serve} (its load test) and
+ * {@code soak-serve} (its reliability soak) on a GGUF
  * model, or on a built-in tiny demo model when no {@code --model} is given.
  *
  * <p>Exit codes: 0 success, 1 runtime failure (the message is printed; the stack trace too with {@code --verbose}),
@@ -57,6 +59,7 @@ import java.util.concurrent.Callable;
                 ServeCommand.class,
                 BenchServeCommand.class,
                 RpcServerCommand.class,
+                SoakServeCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Examples:",
                 "  llama-ffm generate -m mistral-7b.gguf --sliding-window 4096 \"The Mistral 7B paper\"",

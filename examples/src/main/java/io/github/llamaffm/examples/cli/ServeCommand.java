@@ -65,9 +65,11 @@ public final class ServeCommand implements Callable<Integer> {
     int parallel = 4;
 
     @Option(names = "--max-queue", paramLabel = "N", order = 33,
-            description = "Requests that may wait for a free sequence; beyond that the server answers 429. "
-                    + "Default: ${DEFAULT-VALUE}.")
-    int maxQueue = 16;
+            description = "Requests that may wait for a free sequence; beyond that the server answers 429 with "
+                    + "Retry-After. A waiting request holds no KV cache memory (only its prompt), so the default is "
+                    + "generous: a burst of many concurrent clients is queued, not refused (llama-server queues "
+                    + "without a limit, Ollama 512). Default: ${DEFAULT-VALUE}.")
+    int maxQueue = OpenAiServer.Options.DEFAULT_MAX_QUEUE;
 
     @Option(names = "--api-key", paramLabel = "KEY", order = 34,
             description = "Require 'Authorization: Bearer KEY' on /v1/ requests (401 otherwise). Default: $"

@@ -90,9 +90,15 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
 
-        /** 127.0.0.1:8080, no key, 4 MiB bodies, 16 waiting requests, embeddings on. */
+        /**
+         * Requests that may wait for a free sequence by default: waiting costs no KV memory, so a burst of concurrent
+         * clients is queued rather than refused (Ollama's default queue is 512; llama-server's is unbounded).
+         */
+        public static final int DEFAULT_MAX_QUEUE = 512;
+
+        /** 127.0.0.1:8080, no key, 4 MiB bodies, {@value #DEFAULT_MAX_QUEUE} waiting requests, embeddings on. */
         public static Options defaults(String modelId) {
-            return new Options("127.0.0.1", 8080, null, 4L << 20, 16, modelId, true);
+            return new Options("127.0.0.1", 8080, null, 4L << 20, DEFAULT_MAX_QUEUE, modelId, true);
         }
 
         public Options withPort(int port) {
