@@ -327,6 +327,8 @@ public final class ChatFormat implements AutoCloseable {
     }
 
     private static ObjectNode toJson(ChatMessage m) {
+        // Text without a UTF-8 encoding (a lone surrogate) would reach the template as '?': refuse it, as tokenize does.
+        Vocabulary.strictUtf8(m.content());
         ObjectNode o = ChatGlue.JSON.createObjectNode().put("role", m.role()).put("content", m.content());
         if (!m.toolCalls().isEmpty()) {
             ArrayNode calls = o.putArray("tool_calls");
