@@ -408,6 +408,61 @@ class ServeTest {
         assertThat(r.error().get("code").asText()).isEqualTo("request_too_large");
     }
 
+    /**
+     * An error answered before the body was read must leave the connection usable or say {@code Connection: close}:
+     * the JDK server closes a connection with unread request bytes silently, and HTTP clients that pooled it then
+     * fail the next request ("header parser received no bytes", seen in SoakTest). Checked on one raw socket.
+     */
+    @Test
+    void errorsBeforeTheBodyIsReadKeepTheConnectionHonest() throws Exception {
+        URI u = server.baseUri();
+        try (java.net.Socket s = new java.net.Socket(u.getHost(), u.getPort())) {
+            s.setSoTimeout(30_000);
+            var out = s.getOutputStream();
+            var in = new java.io.DataInputStream(new java.io.BufferedInputStream(s.getInputStream()));
+            String body = "{\"model\":\"demo\"}";
+            // Unknown path (404), wrong method (405), no key (401): each with a small body the handler never reads.
+            for (String target : List.of("/nope", "/v1/models", "/v1/chat/completions")) {
+                String method = target.equals("/v1/models") ? "DELETE" : "POST";
+                String auth = target.equals("/v1/chat/completions") ? "" : "Authorization: Bearer " + KEY + "\r\n";
+                out.write((method + " " + target + " HTTP/1.1\r\nHost: x\r\n" + auth + "Content-Type: application/json\r\n"
+                        + "Content-Length: " + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.US_ASCII));
+                out.flush();
+                String head = readHead(in);
+                assertThat(head).as(method + " " + target).matches("(?s)HTTP/1.1 4\\d\\d .*");
+                assertThat(head.toLowerCase()).doesNotContain("connection: close");
+                Matcher m = Pattern.compile("(?i)content-length: (\\d+)").matcher(head);
+                assertThat(m.find()).isTrue();
+                in.readNBytes(Integer.parseInt(m.group(1)));
+            }
+            // The same connection still answers.
+            out.write(("GET /health HTTP/1.1\r\nHost: x\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            assertThat(readHead(in)).startsWith("HTTP/1.1 200");
+        }
+        // A declared body over the limit is not read: the 413 says the connection closes.
+        try (java.net.Socket s = new java.net.Socket(u.getHost(), u.getPort())) {
+            s.setSoTimeout(30_000);
+            s.getOutputStream().write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY
+                    + "\r\nContent-Length: 1000000\r\n\r\n{").getBytes(StandardCharsets.US_ASCII));
+            String head = readHead(new java.io.DataInputStream(s.getInputStream()));
+            assertThat(head).startsWith("HTTP/1.1 413");
+            assertThat(head.toLowerCase()).contains("connection: close");
+        }
+    }
+
+    private static String readHead(InputStream in) throws java.io.IOException {
+        StringBuilder sb = new StringBuilder();
+        while (!sb.toString().endsWith("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                throw new java.io.EOFException("connection closed after: " + sb);
+            }
+            sb.append((char) c);
+        }
+        return sb.toString();
+    }
+
     // --- prompt cache --------------------------------------------------------------------------------------
 
     /**

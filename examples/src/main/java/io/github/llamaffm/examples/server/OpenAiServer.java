@@ -34,6 +34,8 @@ import java.util.Base64;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadLocalRandom;
@@ -286,6 +288,8 @@ public final class OpenAiServer implements AutoCloseable {
             } catch (RuntimeException | Error e) {
                 log.accept("internal error on " + ex.getRequestMethod() + " " + ex.getRequestURI().getPath() + ": " + e);
                 sendError(ex, new ApiException(500, "server_error", "internal server error", null, null));
+            } finally {
+                bodyRead.remove(ex);
             }
         }
     }
@@ -773,8 +777,49 @@ public final class OpenAiServer implements AutoCloseable {
             if (body.length > max) {
                 throw tooLarge(max);
             }
+            bodyRead.add(ex);
             return body;
         }
+    }
+
+    /**
+     * Exchanges whose whole request body {@link #readBody} has read, until {@link #handle} ends (not an exchange
+     * attribute: the JDK keeps those per context, shared by all exchanges).
+     */
+    private final Set<HttpExchange> bodyRead = ConcurrentHashMap.newKeySet();
+    /** Largest unread request body drained before an error answer so that the connection stays reusable. */
+    private static final long DRAIN_LIMIT = 64 * 1024;
+
+    /**
+     * Before an error answer to a request whose body was not read (404, 405, 401, 413, ...): the JDK server closes a
+     * connection with unread request bytes right after the response, without saying so, and a client that pooled
+     * the connection then fails its next request on it ("received no bytes"; found by SoakTest). A small declared
+     * body is read and dropped; otherwise the answer says {@code Connection: close}.
+     */
+    private void settleUnreadBody(HttpExchange ex) {
+        if (bodyRead.contains(ex)) {
+            return;
+        }
+        String length = ex.getRequestHeaders().getFirst("Content-Length");
+        boolean chunked = ex.getRequestHeaders().getFirst("Transfer-Encoding") != null;
+        long declared;
+        try {
+            declared = length == null ? (chunked ? -1 : 0) : Long.parseLong(length.strip());
+        } catch (NumberFormatException e) {
+            declared = -1;
+        }
+        if (declared >= 0 && declared <= DRAIN_LIMIT) {
+            try {
+                InputStream in = ex.getRequestBody();
+                in.skipNBytes(declared);
+                if (in.read() < 0) {
+                    return;
+                }
+            } catch (IOException | RuntimeException e) {
+                // fall through: close
+            }
+        }
+        ex.getResponseHeaders().set("Connection", "close");
     }
 
     private static ApiException tooLarge(long max) {
@@ -800,7 +845,8 @@ public final class OpenAiServer implements AutoCloseable {
         return root;
     }
 
-    private static void sendError(HttpExchange ex, ApiException e) {
+    private void sendError(HttpExchange ex, ApiException e) {
+        settleUnreadBody(ex);
         try {
             sendJson(ex, e.status(), errorJson(e));
         } catch (IOException | RuntimeException ignored) {
