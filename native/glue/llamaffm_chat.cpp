@@ -320,3 +320,43 @@ LLAMAFFM_API char * llamaffm_sampler_sample_checked(struct llama_sampler * sampl
 LLAMAFFM_API void llamaffm_chat_string_free(char * s) {
     std::free(s);
 }
+
+// --- std::terminate hook (bound by hand in NativeRuntime, not part of the jextract header) -----------------------
+//
+// An uncaught C++ exception (one thrown on a ggml worker thread, or through a noexcept function) ends in
+// std::terminate, which ggml's handler answers with a backtrace and abort(): the message of the exception is lost.
+// This handler names it and passes it to `on_fatal` (the glue's llamaffm_on_fatal_error: stderr, then the Java log
+// bridge with the model file being loaded), then hands over to the previous handler, which ends the process.
+
+namespace {
+void (*terminate_listener)(const char *) = nullptr;
+std::terminate_handler previous_terminate = nullptr;
+
+[[noreturn]] void on_terminate() {
+    std::string message = "std::terminate called without an active exception";
+    if (std::exception_ptr current = std::current_exception()) {
+        try {
+            std::rethrow_exception(current);
+        } catch (const std::exception & e) {
+            message = std::string("uncaught C++ exception: ") + e.what();
+        } catch (...) {
+            message = "uncaught C++ exception of a type not derived from std::exception";
+        }
+    }
+    if (terminate_listener != nullptr) {
+        terminate_listener(message.c_str());
+    }
+    if (previous_terminate != nullptr) {
+        previous_terminate();
+    }
+    std::abort();
+}
+}
+
+LLAMAFFM_API void llamaffm_install_terminate_hook(void (*on_fatal)(const char *)) {
+    terminate_listener = on_fatal;
+    std::terminate_handler previous = std::set_terminate(on_terminate);
+    if (previous != on_terminate) {
+        previous_terminate = previous;
+    }
+}

@@ -25,14 +25,35 @@ import static org.assertj.core.api.Assertions.assertThat;
 @Tag("slow")
 class FatalErrorHookTest {
 
-    /** Child JVM: loads {@code args[0]} and, from the load's progress callback, calls ggml_abort. */
+    /**
+     * Child JVM: loads {@code args[0]} and, from the load's progress callback, calls ggml_abort, or with
+     * {@code args[1] = "terminate"} the C++ runtime's std::terminate (the path of an uncaught C++ exception).
+     */
     public static final class Probe {
         public static void main(String[] args) {
+            boolean terminate = args.length > 1 && args[1].equals("terminate");
             LlamaModel.load(Path.of(args[0]), ModelOptions.builder().progressListener(progress -> {
-                abort();
+                if (terminate) {
+                    terminate();
+                } else {
+                    abort();
+                }
                 return true;
             }).build());
             System.out.println("not reached");
+        }
+
+        private static void terminate() {
+            // std::terminate() as the Itanium C++ ABI names it (libstdc++, libc++): the Linux and macOS natives.
+            MethodHandle terminate = Linker.nativeLinker().downcallHandle(
+                    Linker.nativeLinker().defaultLookup().find("_ZSt9terminatev")
+                            .or(() -> SymbolLookup.loaderLookup().find("_ZSt9terminatev")).orElseThrow(),
+                    FunctionDescriptor.ofVoid());
+            try {
+                terminate.invokeExact();
+            } catch (Throwable t) {
+                throw new AssertionError(t);
+            }
         }
 
         private static void abort() {
@@ -50,16 +71,34 @@ class FatalErrorHookTest {
         }
     }
 
-    @Test
-    void aFatalLlamaCppErrorIsReportedWithTheFileBeingLoadedBeforeTheProcessEnds() throws Exception {
-        Path model = TestModels.tiny();
+    private static String runProbe(Path model, String mode) throws Exception {
         Process p = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Dllamaffm.library.path=" + TestModels.nativeDir(),
-                "-cp", System.getProperty("java.class.path"), Probe.class.getName(), model.toString()))
+                "-cp", System.getProperty("java.class.path"), Probe.class.getName(), model.toString(), mode))
                 .redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).as(out).isNotZero();
+        return out;
+    }
+
+    @Test
+    void anUncaughtCppExceptionPathIsReportedWithTheFileBeingLoadedBeforeTheProcessEnds() throws Exception {
+        Path model = TestModels.tiny();
+        String out = runProbe(model, "terminate");
+        assertThat(out)
+                .contains("llama-ffm: fatal error in llama.cpp, the process will abort: "
+                        + "std::terminate called without an active exception")
+                .containsPattern("llama.cpp hit a fatal error and aborts the process while loading model \\S*"
+                        + java.util.regex.Pattern.quote(model.getFileName().toString())
+                        + " \\(thread 'main'\\): std::terminate called without an active exception")
+                .doesNotContain("not reached");
+    }
+
+    @Test
+    void aFatalLlamaCppErrorIsReportedWithTheFileBeingLoadedBeforeTheProcessEnds() throws Exception {
+        Path model = TestModels.tiny();
+        String out = runProbe(model, "abort");
         assertThat(out)
                 .contains("llama-ffm: fatal error in llama.cpp, the process will abort: probe.c:42: GGML_ASSERT(probe) failed")
                 .containsPattern("llama.cpp hit a fatal error and aborts the process while loading model \\S*"

@@ -15,8 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.Optional;
 import java.util.Properties;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One-time process setup: load the libraries, check they match the bindings, route llama.cpp's log to
@@ -97,6 +98,13 @@ public final class NativeRuntime {
             MemorySegment previous = (MemorySegment) linker.downcallHandle(setter,
                     FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.ADDRESS))
                     .invokeExact(NativeLoader.glueFunction("llamaffm_on_fatal_error"));
+            // Uncaught C++ exceptions (std::terminate) take the same path, with the exception's message; the hook
+            // lives in the chat glue (C++), absent where that is not built (Windows for now).
+            Optional<MemorySegment> terminateHook = SymbolLookup.loaderLookup().find("llamaffm_install_terminate_hook");
+            if (terminateHook.isPresent()) {
+                linker.downcallHandle(terminateHook.get(), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS))
+                        .invokeExact(NativeLoader.glueFunction("llamaffm_on_fatal_error"));
+            }
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
