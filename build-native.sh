@@ -250,7 +250,7 @@ elif [ ! -f "$OUT/$chat" ] || [ "$ROOT/native/glue/llamaffm_chat.cpp" -nt "$OUT/
   [ "$os" = linux ] && rpath=("-Wl,-rpath,\$ORIGIN")
   [ "$os" = macos ] && rpath=("-Wl,-rpath,@loader_path")
   "$cxx" -std=c++17 -O2 -shared -fPIC -fvisibility=hidden -o "$OUT/$chat" "$ROOT/native/glue/llamaffm_chat.cpp" \
-    -I"$ROOT/native/glue" -I"$SRC/common" -I"$SRC/include" -I"$SRC/ggml/include" \
+    -I"$ROOT/native/glue" -I"$SRC/common" -I"$SRC/include" -I"$SRC/ggml/include" -I"$SRC/src" \
     -L"$BUILD/bin" -lllama-common -lllama "${rpath[@]+"${rpath[@]}"}" \
     || die "compiling native/glue/llamaffm_chat.cpp failed"
 fi

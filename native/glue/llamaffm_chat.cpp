@@ -6,6 +6,7 @@
 #include "common.h"
 #include "json-schema-to-grammar.h"
 #include "llama.h"
+#include "llama-ext.h" // llama_get_memory_breakdown (staging C++ API of the same pinned build)
 
 #include <cctype>
 #include <chrono>
@@ -358,5 +359,31 @@ LLAMAFFM_API void llamaffm_install_terminate_hook(void (*on_fatal)(const char *)
     std::terminate_handler previous = std::set_terminate(on_terminate);
     if (previous != on_terminate) {
         previous_terminate = previous;
+    }
+}
+
+// --- memory of a context (bound by hand in LlamaContext, not part of the jextract header) ------------------------
+//
+// llama_get_memory_breakdown is llama.cpp's staging C++ API (std::map per buffer type); this flattens it into three
+// totals over every buffer type: model weights, context (KV cache / recurrent state), compute buffers. Returns false
+// (and leaves the outputs alone) on a NULL argument or an exception.
+LLAMAFFM_API bool llamaffm_context_memory(const struct llama_context * ctx, unsigned long long * model,
+                                          unsigned long long * context, unsigned long long * compute) {
+    if (ctx == nullptr || model == nullptr || context == nullptr || compute == nullptr) {
+        return false;
+    }
+    try {
+        unsigned long long m = 0, c = 0, k = 0;
+        for (const auto & entry : llama_get_memory_breakdown(ctx)) {
+            m += entry.second.model;
+            c += entry.second.context;
+            k += entry.second.compute;
+        }
+        *model = m;
+        *context = c;
+        *compute = k;
+        return true;
+    } catch (...) {
+        return false;
     }
 }

@@ -12,7 +12,8 @@ package io.github.llamaffm;
  * @param microBatchSize      tokens per compute graph ({@code llama_n_ubatch})
  * @param threads             threads for generation ({@code llama_n_threads})
  * @param batchThreads        threads for prompt processing ({@code llama_n_threads_batch})
- * @param kvCacheBytes        bytes of KV cache buffers llama.cpp allocated ({@link LlamaContext#kvCacheBytes()})
+ * @param kvCacheBytes        bytes of KV cache buffers llama.cpp allocated ({@link LlamaContext#kvCacheBytes()}; -1
+ *                            where the natives lack the chat glue)
  */
 public record ContextSettings(int contextSize, int sequenceContextSize, int sequences, int batchSize,
                               int microBatchSize, int threads, int batchThreads, long kvCacheBytes) {

@@ -2,6 +2,7 @@ package io.github.llamaffm;
 
 import io.github.llamaffm.bindings.Llama;
 import io.github.llamaffm.bindings.llama_context_params;
+import io.github.llamaffm.internal.ChatGlue;
 import io.github.llamaffm.internal.NativeBatch;
 import io.github.llamaffm.internal.NativeHandle;
 import io.github.llamaffm.internal.NativeLoader;
@@ -79,13 +80,15 @@ public final class LlamaContext implements AutoCloseable {
             throw new IllegalArgumentException("an embeddings context needs a microBatchSize that is a multiple of "
                     + "its sequences: microBatchSize " + options.microBatchSize() + ", sequences " + options.sequences());
         }
+        int contextSize = options.resolveContextSize(info.trainingContext());
+        checkKvCacheFits(model, info, options, contextSize);
         NativeHandle modelHandle = model.handle();
         modelHandle.retain();
         Arena a = Arena.ofShared();
         MemorySegment c = MemorySegment.NULL;
         try {
             MemorySegment params = Llama.llama_context_default_params(a);
-            llama_context_params.n_ctx(params, options.resolveContextSize(info.trainingContext()));
+            llama_context_params.n_ctx(params, contextSize);
             llama_context_params.n_batch(params, options.batchSize());
             llama_context_params.n_ubatch(params, options.microBatchSize());
             llama_context_params.n_seq_max(params, options.sequences());
@@ -108,17 +111,13 @@ public final class LlamaContext implements AutoCloseable {
             llama_context_params.abort_callback(params, NativeLoader.glueFunction("llamaffm_abort_requested"));
             llama_context_params.abort_callback_data(params, flag);
             NativeRuntime.clearLastError();
-            NativeRuntime.beginCapture();
-            long kvBytes;
-            try {
-                c = Llama.llama_init_from_model(model.segment(), params);
-            } finally {
-                kvBytes = kvBufferBytes(NativeRuntime.endCapture());
-            }
+            c = Llama.llama_init_from_model(model.segment(), params);
             if (c.equals(MemorySegment.NULL)) {
                 throw new ContextCreationException("llama.cpp could not create a context with " + options
                         + NativeRuntime.lastErrorSuffix());
             }
+            ChatGlue.ContextMemory memory = ChatGlue.contextMemory(c);
+            long kvBytes = memory == null ? -1 : memory.context();
             this.ctx = c;
             this.memory = Llama.llama_get_memory(c);
             this.settings = new ContextSettings((int) Llama.llama_n_ctx(c), (int) Llama.llama_n_ctx_seq(c),
@@ -757,22 +756,56 @@ public final class LlamaContext implements AutoCloseable {
         }
     }
 
-    /** Sum of the "KV buffer size = X MiB" lines llama.cpp logs while creating a context (its only report of it). */
-    private static long kvBufferBytes(java.util.List<String> log) {
-        java.util.regex.Pattern p = java.util.regex.Pattern.compile("KV buffer size =\\s*([0-9.]+) MiB");
-        double mib = 0;
-        for (String line : log) {
-            java.util.regex.Matcher m = p.matcher(line);
-            if (m.find()) {
-                mib += Double.parseDouble(m.group(1));
+    /**
+     * Refuses a context whose KV cache cannot fit in the memory of all this machine's devices together (host RAM,
+     * GPUs, RPC servers), before llama.cpp tries: a huge {@code contextSize} otherwise costs minutes of allocation
+     * and ends in {@code std::bad_alloc}. Counts only what is certain for a plain transformer (every layer caches K
+     * and V for every cell, at the chosen element types); sliding-window, recurrent, hybrid and latent-attention (MLA)
+     * models cache less and are left to llama.cpp.
+     */
+    private static void checkKvCacheFits(LlamaModel model, ModelInfo info, ContextOptions options, int contextSize) {
+        Map<String, String> meta = info.metadata();
+        String arch = info.architecture();
+        if (info.slidingWindow() > 0 || info.layers() <= 0 || info.heads() <= 0 || info.kvHeads() <= 0
+                || meta.containsKey(arch + ".attention.kv_lora_rank")
+                || Llama.llama_model_is_recurrent(model.segment()) || Llama.llama_model_is_hybrid(model.segment())) {
+            return;
+        }
+        long headK = metadataLong(meta, arch + ".attention.key_length", info.embeddingSize() / info.heads());
+        long headV = metadataLong(meta, arch + ".attention.value_length", info.embeddingSize() / info.heads());
+        double perLayer = (double) options.keyType().bytes(headK * info.kvHeads()) * contextSize
+                + (double) options.valueType().bytes(headV * info.kvHeads()) * contextSize;
+        double needed = perLayer * info.layers();
+        long available = 0;
+        for (BackendDevice d : LlamaRuntime.devices()) {
+            available += Math.max(0, d.totalBytes());
+        }
+        if (available > 0 && needed > available) {
+            throw new ContextCreationException(String.format(java.util.Locale.ROOT,
+                    "a context of %d tokens needs at least %.1f GiB of KV cache (%d layers x %d KV heads x %d+%d "
+                            + "values per token as %s/%s), more than the %.1f GiB of memory of all devices together; "
+                            + "use a smaller contextSize (the model was trained with %d) or smaller keyType/valueType",
+                    contextSize, needed / (1L << 30), info.layers(), info.kvHeads(), headK, headV, options.keyType(),
+                    options.valueType(), available / (double) (1L << 30), info.trainingContext()));
+        }
+    }
+
+    private static long metadataLong(Map<String, String> meta, String key, long fallback) {
+        String v = meta.get(key);
+        if (v != null) {
+            try {
+                return Long.parseLong(v.strip());
+            } catch (NumberFormatException ignored) {
+                // not a number as llama.cpp rendered it: use the fallback
             }
         }
-        return Math.round(mib * 1024 * 1024);
+        return fallback;
     }
 
     /**
-     * Bytes of KV cache buffers llama.cpp allocated for this context, as it reports them at creation (to 0.01 MiB).
-     * With a sliding-window model and {@code swaFull(false)} this is the rolling buffer, not the full context.
+     * Bytes of KV cache (and recurrent state) buffers llama.cpp allocated for this context, over the host and every
+     * device ({@code llama_get_memory_breakdown}'s context share); -1 where the natives lack the chat glue (Windows for
+     * now). With a sliding-window model and {@code swaFull(false)} this is the rolling buffer, not the full context.
      */
     public long kvCacheBytes() {
         handle.ensureOpen();

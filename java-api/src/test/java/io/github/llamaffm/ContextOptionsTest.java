@@ -37,6 +37,11 @@ class ContextOptionsTest {
                 assertThat(s.threads()).isEqualTo(ContextOptions.defaultThreads());
                 assertThat(s.batchThreads()).isEqualTo(s.threads());
                 assertThat(s.kvCacheBytes()).isEqualTo(ctx.kvCacheBytes()).isPositive();
+                // llama.cpp's KV layout: per layer, a K and a V row of kvHeads x headDim F16 values per cell.
+                ModelInfo info = model.info();
+                long headDim = info.embeddingSize() / info.heads();
+                assertThat(s.kvCacheBytes()).isEqualTo(
+                        (long) s.contextSize() * info.layers() * info.kvHeads() * headDim * 2 * Short.BYTES);
             }
             // An explicit size equal to the default is used as given, like any other explicit size.
             try (LlamaContext ctx = model.newContext(ContextOptions.builder()
@@ -49,6 +54,22 @@ class ContextOptionsTest {
                 assertThat(ctx.settings().contextSize()).isEqualTo(training);
                 assertThat(ctx.settings().sequences()).isEqualTo(2);
                 assertThat(ctx.settings().sequenceContextSize()).isEqualTo(training / 2);
+            }
+        }
+    }
+
+    @Test
+    void aContextWhoseKvCacheCannotFitInThisMachineIsRefusedBeforeLlamaCppTries() {
+        try (LlamaModel model = LlamaModel.load(TestModels.tiny())) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> model.newContext(
+                            ContextOptions.builder().contextSize(Integer.MAX_VALUE).build()))
+                    .isInstanceOf(ContextCreationException.class)
+                    .hasMessageContaining("a context of " + Integer.MAX_VALUE + " tokens needs at least")
+                    .hasMessageContaining("more than the")
+                    .hasMessageContaining("use a smaller contextSize");
+            // The model still works afterwards.
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(256).build())) {
+                assertThat(ctx.kvCacheBytes()).isPositive();
             }
         }
     }

@@ -67,6 +67,22 @@ class NativeConstantsTest {
             assertThat(header).as("GGML_TYPE_" + t.name()).containsEntry(t.name(), t.ggmlType());
             assertThat(NativeRuntime.cString(Llama.ggml_type_name(t.ggmlType())))
                     .isEqualTo(t.name().toLowerCase(Locale.ROOT));
+            // Block sizes used to bound a context's KV cache before creating it: ggml's own.
+            assertThat(t.blockBytes()).as("ggml_type_size(" + t + ")").isEqualTo(ggmlSize("ggml_type_size", t.ggmlType()));
+            assertThat(t.blockElements()).as("ggml_blck_size(" + t + ")")
+                    .isEqualTo(ggmlSize("ggml_blck_size", t.ggmlType()));
+        }
+    }
+
+    /** {@code size_t ggml_type_size(enum ggml_type)} / {@code int64_t ggml_blck_size(...)}, bound here by hand. */
+    private static long ggmlSize(String function, int type) {
+        var linker = java.lang.foreign.Linker.nativeLinker();
+        var f = java.lang.foreign.SymbolLookup.loaderLookup().find(function).orElseThrow();
+        try {
+            return (long) linker.downcallHandle(f, java.lang.foreign.FunctionDescriptor.of(
+                    java.lang.foreign.ValueLayout.JAVA_LONG, java.lang.foreign.ValueLayout.JAVA_INT)).invokeExact(type);
+        } catch (Throwable e) {
+            throw new AssertionError(e);
         }
     }
 

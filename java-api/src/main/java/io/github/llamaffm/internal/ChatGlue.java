@@ -8,8 +8,12 @@ import com.fasterxml.jackson.datatype.jdk8.Jdk8Module;
 import io.github.llamaffm.bindings.Llama;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.Objects;
 
 /**
@@ -40,6 +44,42 @@ public final class ChatGlue {
         NativeLoader.requireChatGlue();
         try (Arena arena = Arena.ofConfined()) {
             return call(Llama.llamaffm_chat_parse(arena.allocateFrom(write(params))));
+        }
+    }
+
+    /** Bytes a context holds, summed over every buffer type (host and devices). */
+    public record ContextMemory(long model, long context, long compute) {}
+
+    private static volatile MethodHandle contextMemory;
+
+    /**
+     * What llama.cpp's {@code llama_get_memory_breakdown} reports for {@code ctx} (through the glue's
+     * {@code llamaffm_context_memory}, bound by hand: it is not in the jextract header), or null where the chat glue
+     * is not built (Windows for now).
+     */
+    public static ContextMemory contextMemory(MemorySegment ctx) {
+        MethodHandle h = contextMemory;
+        if (h == null) {
+            java.util.Optional<MemorySegment> f = SymbolLookup.loaderLookup().find("llamaffm_context_memory");
+            if (f.isEmpty()) {
+                return null;
+            }
+            h = Linker.nativeLinker().downcallHandle(f.get(), FunctionDescriptor.of(ValueLayout.JAVA_BOOLEAN,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+            contextMemory = h;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ValueLayout.JAVA_LONG, 3);
+            boolean ok = (boolean) h.invokeExact(ctx, out, out.asSlice(8), out.asSlice(16));
+            if (!ok) {
+                throw new IllegalStateException("llama.cpp could not report the memory of this context");
+            }
+            return new ContextMemory(out.getAtIndex(ValueLayout.JAVA_LONG, 0), out.getAtIndex(ValueLayout.JAVA_LONG, 1),
+                    out.getAtIndex(ValueLayout.JAVA_LONG, 2));
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
         }
     }
 
