@@ -77,9 +77,11 @@ public final class ContextMemory {
     }
 
     /**
-     * Adds {@code delta} to the positions {@code [p0, p1)} of a sequence (context shifting).
+     * Adds {@code delta} to the positions {@code [p0, p1)} of a sequence (context shifting); cells whose position
+     * becomes negative are removed, as llama.cpp does.
      *
-     * @throws IllegalStateException if this cache cannot shift ({@link #canShift()})
+     * @throws IllegalArgumentException if a shifted position would overflow 32 bits
+     * @throws IllegalStateException    if this cache cannot shift ({@link #canShift()})
      */
     public void shift(int seq, int p0, int p1, int delta) {
         checkSeq(seq, false);
@@ -87,6 +89,14 @@ public final class ContextMemory {
         try (var claim = claims.claim()) {
             if (!Llama.llama_memory_can_shift(memory)) {
                 throw new IllegalStateException("this context's KV cache cannot shift positions");
+            }
+            // llama.cpp adds in int32 without a check: an overflow wraps, and cells pushed below 0 are dropped.
+            int max = Llama.llama_memory_seq_pos_max(memory, seq);
+            int min = Llama.llama_memory_seq_pos_min(memory, seq);
+            if (max >= 0 && ((long) Math.min(max, p1 < 0 ? max : p1 - 1) + delta > Integer.MAX_VALUE
+                    || (long) Math.max(min, p0 < 0 ? min : p0) + delta < Integer.MIN_VALUE)) {
+                throw new IllegalArgumentException("shifting positions [" + p0 + ", " + p1 + ") of sequence " + seq
+                        + " (now " + min + ".." + max + ") by " + delta + " overflows a 32-bit position");
             }
             Llama.llama_memory_seq_add(memory, seq, p0, p1, delta);
             if (seq == 0) {

@@ -130,6 +130,17 @@ class MisuseTest {
         assertThatThrownBy(() -> memory.copy(0, 5_000, 0, -1)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> memory.keepOnly(Integer.MIN_VALUE)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> memory.minPosition(999)).isInstanceOf(IllegalArgumentException.class);
+        // A shift that would overflow a position (llama.cpp wraps silently and drops cells) is refused; the cache is
+        // left as it was.
+        memory.clear();
+        ctx().evaluate(new int[] {1, 2, 3, 4});
+        for (int delta : new int[] {Integer.MAX_VALUE, Integer.MAX_VALUE - 2}) {
+            assertThatThrownBy(() -> memory.shift(0, 0, -1, delta)).isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("overflows a 32-bit position");
+            assertThat(memory.minPosition(0)).isZero();
+            assertThat(memory.maxPosition(0)).isEqualTo(3);
+        }
+        memory.clear();
     }
 
     // --- samplers and grammars ----------------------------------------------------------------------------
