@@ -87,6 +87,9 @@ public final class LlamaModel implements AutoCloseable {
         }
         checkRpcServers(abs, options); // before any native call: llama.cpp's client would block or fail later
         NativeRuntime.ensureInitialized();
+        if (!options.rpcServers().isEmpty()) {
+            RpcBackend.setIoTimeout(options.rpcReplyTimeout()); // the connections this load makes (patch 0011)
+        }
         for (String endpoint : options.rpcServers()) {
             try {
                 RpcBackend.register(endpoint);

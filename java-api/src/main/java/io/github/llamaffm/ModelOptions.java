@@ -35,7 +35,11 @@ public final class ModelOptions {
     private final Map<String, Object> metadataOverrides;
     private final List<String> devices;
     private final List<String> rpcServers;
+    /** Default of {@link Builder#rpcReplyTimeout}, in seconds. */
+    public static final int DEFAULT_RPC_REPLY_TIMEOUT_SECONDS = 120;
+    private static final Duration DEFAULT_RPC_REPLY_TIMEOUT = Duration.ofSeconds(DEFAULT_RPC_REPLY_TIMEOUT_SECONDS);
     private final Duration rpcTimeout;
+    private final Duration rpcReplyTimeout;
     private final float[] tensorSplit;
     private final LoadProgressListener progressListener;
 
@@ -52,6 +56,7 @@ public final class ModelOptions {
         this.devices = List.copyOf(b.devices);
         this.rpcServers = List.copyOf(b.rpcServers);
         this.rpcTimeout = b.rpcTimeout;
+        this.rpcReplyTimeout = b.rpcReplyTimeout;
         this.tensorSplit = b.tensorSplit.clone();
         this.progressListener = b.progressListener;
     }
@@ -80,6 +85,7 @@ public final class ModelOptions {
         b.devices.addAll(devices);
         b.rpcServers.addAll(rpcServers);
         b.rpcTimeout = rpcTimeout;
+        b.rpcReplyTimeout = rpcReplyTimeout;
         b.tensorSplit = tensorSplit.clone();
         b.progressListener = progressListener;
         return b;
@@ -102,6 +108,9 @@ public final class ModelOptions {
     public List<String> rpcServers() { return rpcServers; }
     /** Bound on connecting to, and the first answer of, each RPC server (see {@link Builder#rpcTimeout}). */
     public Duration rpcTimeout() { return rpcTimeout; }
+
+    /** Bound on each send to and answer from a connected RPC server (see {@link Builder#rpcReplyTimeout}). */
+    public Duration rpcReplyTimeout() { return rpcReplyTimeout; }
     /** Proportions of the offloaded model per device (see {@link Builder#tensorSplit}); empty = llama.cpp's default. */
     public float[] tensorSplit() { return tensorSplit.clone(); }
     /** The load-progress listener, or {@code null}. */
@@ -112,7 +121,7 @@ public final class ModelOptions {
         return "ModelOptions[gpuLayers=" + gpuLayers + ", mainGpu=" + mainGpu + ", splitMode=" + splitMode
                 + ", mmap=" + mmap + ", mlock=" + mlock + ", vocabOnly=" + vocabOnly + ", checkTensors=" + checkTensors
                 + ", slidingWindow=" + slidingWindow + ", metadataOverrides=" + metadataOverrides
-                + ", devices=" + devices + ", rpcServers=" + rpcServers + ", rpcTimeout=" + rpcTimeout
+                + ", devices=" + devices + ", rpcServers=" + rpcServers + ", rpcTimeout=" + rpcTimeout + ", rpcReplyTimeout=" + rpcReplyTimeout
                 + ", tensorSplit=" + java.util.Arrays.toString(tensorSplit) + "]";
     }
 
@@ -140,6 +149,7 @@ public final class ModelOptions {
         private final List<String> devices = new ArrayList<>();
         private final List<String> rpcServers = new ArrayList<>();
         private Duration rpcTimeout = Duration.ofSeconds(5);
+        private Duration rpcReplyTimeout = DEFAULT_RPC_REPLY_TIMEOUT;
         private float[] tensorSplit = new float[0];
         private LoadProgressListener progressListener;
 
@@ -298,6 +308,25 @@ public final class ModelOptions {
                 throw new IllegalArgumentException("rpcTimeout must be positive, was " + timeout);
             }
             this.rpcTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * How long a connected RPC server may take to accept a request or to answer it (each send and receive on
+         * the connection, patch 0011) before the step fails with a {@link DecodeException} (or the load with a
+         * {@link ModelLoadException}) and the connection is dropped: a server that stopped answering fails requests
+         * instead of hanging them. Raise it for slow servers computing large batches. Applies to the connections
+         * made by this load; a connection another model of this process already holds keeps its own bound (one
+         * connection per endpoint per process). Defaults to {@value #DEFAULT_RPC_REPLY_TIMEOUT_SECONDS} seconds.
+         *
+         * @throws IllegalArgumentException if not positive or over 24 days
+         */
+        public Builder rpcReplyTimeout(Duration timeout) {
+            Objects.requireNonNull(timeout, "rpcReplyTimeout");
+            if (timeout.isNegative() || timeout.isZero() || timeout.toMillis() > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("rpcReplyTimeout must be positive and at most 24 days, was " + timeout);
+            }
+            this.rpcReplyTimeout = timeout;
             return this;
         }
 

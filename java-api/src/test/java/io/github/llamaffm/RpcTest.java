@@ -224,4 +224,50 @@ class RpcTest {
             }
         }
     }
+
+    /**
+     * A server that stays connected but stops answering (SIGSTOP) fails the step after
+     * {@link ModelOptions.Builder#rpcReplyTimeout} (patch 0011) instead of blocking it forever.
+     */
+    @Test
+    @org.junit.jupiter.api.Timeout(value = 3, unit = java.util.concurrent.TimeUnit.MINUTES)
+    @org.junit.jupiter.api.condition.EnabledOnOs({org.junit.jupiter.api.condition.OS.LINUX,
+            org.junit.jupiter.api.condition.OS.MAC})
+    void aServerThatStopsAnsweringFailsTheStepAfterTheReplyTimeout() throws Exception {
+        Path file = TestModels.tiny(SPEC);
+        try (LoopbackRpcServer silent = LoopbackRpcServer.start(1)) {
+            ModelOptions options = split(silent).toBuilder().rpcReplyTimeout(Duration.ofSeconds(2)).build();
+            try (LlamaModel model = LlamaModel.load(file, options);
+                 LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(256).threads(1).build())) {
+                List<Integer> before = new ArrayList<>();
+                Throwable failure = null;
+                long stoppedAt = 0;
+                try (Generation g = ctx.generate("Once upon a time", GenerateOptions.builder().maxTokens(200)
+                        .sampler(Sampler.greedy()).build())) {
+                    Iterator<Token> it = g.iterator();
+                    while (it.hasNext()) {
+                        before.add(it.next().id());
+                        if (before.size() == 3) {
+                            signal("STOP", silent.process);
+                            stoppedAt = System.nanoTime();
+                        }
+                    }
+                } catch (LlamaException e) {
+                    failure = e;
+                } finally {
+                    signal("CONT", silent.process);
+                }
+                assertThat(failure).as("the step fails instead of hanging").isInstanceOf(DecodeException.class)
+                        .hasMessageContaining("RPC server " + silent.endpoint());
+                assertThat(before).hasSizeBetween(3, 4);
+                assertThat(Duration.ofNanos(System.nanoTime() - stoppedAt)).as("failed after about the timeout")
+                        .isGreaterThanOrEqualTo(Duration.ofMillis(1500));
+            }
+        }
+    }
+
+    private static void signal(String name, Process p) throws Exception {
+        assertThat(new ProcessBuilder("kill", "-" + name, Long.toString(p.pid())).inheritIO().start().waitFor())
+                .isZero();
+    }
 }

@@ -255,6 +255,22 @@ public final class RpcBackend {
         }
     }
 
+    /**
+     * Bounds each send/receive of the RPC connections made from now on (patch 0011); called before each load with
+     * RPC servers.
+     */
+    public static synchronized void setIoTimeout(java.time.Duration timeout) {
+        long ms = Math.clamp(timeout.toMillis(), 1, Integer.MAX_VALUE);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment f = proc(rpcReg(arena), "ggml_backend_rpc_llamaffm_set_io_timeout", arena);
+            LINKER.downcallHandle(f, FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT)).invokeExact((int) ms);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
     /** Whether a device (a {@code ggml_backend_dev_t}) belongs to the RPC backend. */
     public static boolean isRpcDevice(MemorySegment dev) {
         MemorySegment reg = Llama.ggml_backend_dev_backend_reg(dev);

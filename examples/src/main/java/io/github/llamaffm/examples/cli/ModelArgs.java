@@ -46,6 +46,12 @@ public final class ModelArgs {
                     + "networks only.")
     List<String> rpc = new ArrayList<>();
 
+    @Option(names = "--rpc-reply-timeout", paramLabel = "SECONDS", order = 6,
+            description = "How long a connected RPC server may take to answer before the step fails (a stopped or "
+                    + "hung worker fails requests instead of hanging them). Default: "
+                    + ModelOptions.DEFAULT_RPC_REPLY_TIMEOUT_SECONDS + ".")
+    Integer rpcReplyTimeout;
+
     @Option(names = "--tensor-split", paramLabel = "P,P,...", split = ",", order = 7,
             description = "Proportion of the offloaded layers per device, RPC servers first (e.g. 1,1,2). Default: by "
                     + "free memory.")
@@ -71,8 +77,9 @@ public final class ModelArgs {
         try {
             options(); // the library's own checks of --rpc and --tensor-split, before anything is loaded
         } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), (e.getMessage().startsWith("RPC") ? "--rpc: "
-                    : "--tensor-split: ") + e.getMessage());
+            String m = e.getMessage();
+            throw new ParameterException(spec.commandLine(), (m.startsWith("RPC") ? "--rpc: "
+                    : m.startsWith("rpcReplyTimeout") ? "--rpc-reply-timeout: " : "--tensor-split: ") + m);
         }
         if (model != null && model.isBlank()) {
             throw new ParameterException(spec.commandLine(), "--model must not be empty");
@@ -134,6 +141,9 @@ public final class ModelArgs {
 
     ModelOptions.Builder options() {
         ModelOptions.Builder b = ModelOptions.builder().slidingWindow(slidingWindow).rpcServers(rpc);
+        if (rpcReplyTimeout != null) {
+            b.rpcReplyTimeout(java.time.Duration.ofSeconds(rpcReplyTimeout));
+        }
         if (!tensorSplit.isEmpty()) {
             float[] split = new float[tensorSplit.size()];
             for (int i = 0; i < split.length; i++) {
