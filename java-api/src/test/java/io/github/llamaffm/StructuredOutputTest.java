@@ -189,6 +189,13 @@ class StructuredOutputTest {
                     // the result goes back as a tool message and the next turn reuses the cached prompt
                     chat.addToolResult(r.toolCalls().getFirst(), "{\"celsius\": 21}");
                     assertThat(chat.messages().getLast().role()).isEqualTo("tool");
+                    if (seed == 1) {
+                        // The next turn decodes only what the tool message added: the earlier prompt stays cached.
+                        ChatReply next = chat.reply();
+                        assertThat(next.result().cachedPromptTokens()).as(what)
+                                .isGreaterThanOrEqualTo(r.result().promptTokens())
+                                .isLessThan(next.result().promptTokens());
+                    }
                 }
             }
         }
