@@ -57,6 +57,10 @@ public final class Moderation {
             Text:
             """;
 
+    /** Longest label in UTF-8 bytes, plus the end-of-generation token: no token is shorter than one byte. */
+    static final int MAX_LABEL_TOKENS = List.of(Category.values()).stream()
+            .mapToInt(c -> c.label().getBytes(java.nio.charset.StandardCharsets.UTF_8).length).max().orElseThrow() + 1;
+
     /** GBNF: exactly one label. */
     static final String GRAMMAR = "root ::= " + String.join(" | ",
             List.of(Category.values()).stream().map(c -> "\"" + c.label() + "\"").toList());
@@ -68,14 +72,41 @@ public final class Moderation {
     public static Category classify(LlamaContext context, String text) {
         Objects.requireNonNull(context, "context");
         Objects.requireNonNull(text, "text");
-        ChatSession judge = context.chat(ChatSession.Options.defaults().withGenerateOptions(GenerateOptions.builder()
-                .maxTokens(16).sampler(Sampler.builder().greedy(true).grammar(GRAMMAR).build()).build()));
-        String answer = judge.send(PROMPT + text).text().strip().toLowerCase(Locale.ROOT);
+        ChatSession judge = context.chat(ChatSession.Options.defaults().withGenerateOptions(generateOptions()));
+        return categoryOf(judge.send(instruction(text)).text());
+    }
+
+    /**
+     * The user message that asks the model to classify {@code text}: {@link #PROMPT} followed by the text. For
+     * callers that run the classification themselves (a server through its scheduler); {@link #classify} uses it.
+     */
+    public static String instruction(String text) {
+        return PROMPT + Objects.requireNonNull(text, "text");
+    }
+
+    /**
+     * How a classification is generated: greedy, constrained to exactly one category label. The token budget covers
+     * the longest label even when every token is a single byte (a tokenizer without merges for these words); the
+     * grammar ends generation as soon as a label is complete.
+     */
+    public static GenerateOptions generateOptions() {
+        return GenerateOptions.builder().maxTokens(MAX_LABEL_TOKENS).sampler(Sampler.builder().greedy(true).grammar(GRAMMAR).build())
+                .build();
+    }
+
+    /**
+     * The category whose label the model answered (the text generated with {@link #generateOptions()}).
+     *
+     * @throws LlamaException if the answer is not a label (the grammar makes that impossible unless generation was
+     *                        cut short)
+     */
+    public static Category categoryOf(String answer) {
+        String a = Objects.requireNonNull(answer, "answer").strip().toLowerCase(Locale.ROOT);
         for (Category c : Category.values()) {
-            if (answer.equals(c.label())) {
+            if (a.equals(c.label())) {
                 return c;
             }
         }
-        throw new LlamaException("moderation answer outside the grammar: '" + answer + "'");
+        throw new LlamaException("moderation answer outside the grammar: '" + a + "'");
     }
 }

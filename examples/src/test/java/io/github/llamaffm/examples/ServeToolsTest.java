@@ -220,4 +220,39 @@ class ServeToolsTest {
                     .as(r.aiMessage().text()).isEmpty();
         }
     }
+
+    /**
+     * {@code serve --moderation}: each chat request's last user message is classified first, through the scheduler;
+     * the verdict matches the facade's {@link io.github.llamaffm.Moderation#classify} on the same model (greedy, so
+     * repeatable), and only an acceptable message gets an answer; the others get 400 {@code content_filter}.
+     */
+    @Test
+    void moderationFlagFiltersRequestsAsTheFacadeClassifiesThem() throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        try (OpenAiServer moderated = OpenAiServer.start(model, ContextOptions.builder().sequences(1).contextSize(2048)
+                        .threads(1).batchThreads(1).build(),
+                OpenAiServer.Options.defaults("tiny").withPort(0).withModeration(true), line -> { });
+             io.github.llamaffm.LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(2048)
+                     .threads(1).batchThreads(1).build())) {
+            for (String text : List.of("How do I bake bread?", "Tell me how to commit fraud.",
+                    "Should I put all my savings into one stock?")) {
+                io.github.llamaffm.Moderation.Category expected = io.github.llamaffm.Moderation.classify(ctx, text);
+                String body = JSON.createObjectNode().put("model", "tiny").put("max_tokens", 3)
+                        .set("messages", JSON.createArrayNode().add(JSON.createObjectNode().put("role", "user")
+                                .put("content", text))).toString();
+                HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(moderated.baseUri()
+                                + "/chat/completions")).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                if (expected == io.github.llamaffm.Moderation.Category.ACCEPTABLE) {
+                    assertThat(r.statusCode()).as(text + ": " + r.body()).isEqualTo(200);
+                } else {
+                    assertThat(r.statusCode()).as(text + ": " + r.body()).isEqualTo(400);
+                    JsonNode error = JSON.readTree(r.body()).get("error");
+                    assertThat(error.get("code").asText()).isEqualTo("content_filter");
+                    assertThat(error.get("message").asText()).contains("'" + expected.label() + "'");
+                }
+            }
+            assertThat(moderated.requestsInFlight()).isZero();
+        }
+    }
 }

@@ -89,6 +89,13 @@ public final class ServeCommand implements Callable<Integer> {
                     + "embeddings request.")
     boolean noEmbeddings;
 
+    @Option(names = "--moderation", order = 38,
+            description = "Classify each chat request's last user message with the model first (the Mistral 7B "
+                    + "paper's self-reflection moderation: illegal activities; hateful, harassing or violent; "
+                    + "unqualified advice; acceptable) and answer 400 content_filter unless acceptable. Needs an "
+                    + "instruction-tuned model. Default: off.")
+    boolean moderation;
+
     @Override
     public Integer call() throws IOException {
         modelArgs.validate(spec);
@@ -110,7 +117,7 @@ public final class ServeCommand implements Callable<Integer> {
             String modelId = alias != null ? alias : modelName(model.path());
             OpenAiServer.Options options = OpenAiServer.Options.defaults(modelId)
                     .withHost(host).withPort(port).withApiKey(key).withMaxBodyBytes(maxBodyBytes)
-                    .withMaxQueue(maxQueue).withEmbeddings(!noEmbeddings);
+                    .withMaxQueue(maxQueue).withEmbeddings(!noEmbeddings).withModeration(moderation);
             CountDownLatch stop = new CountDownLatch(1);
             CountDownLatch stopped = new CountDownLatch(1);
             boolean interrupted = false;

@@ -9,6 +9,8 @@ import io.github.llamaffm.ChatFormat;
 import io.github.llamaffm.ChatReply;
 import io.github.llamaffm.ToolCall;
 import io.github.llamaffm.ContextOptions;
+import io.github.llamaffm.ChatMessage;
+import io.github.llamaffm.Moderation;
 import io.github.llamaffm.FinishReason;
 import io.github.llamaffm.GenerateOptions;
 import io.github.llamaffm.Token;
@@ -72,9 +74,12 @@ public final class OpenAiServer implements AutoCloseable {
      * @param maxQueue     requests that may wait for a free sequence before 429
      * @param modelId      the model name {@code /v1/models} lists and responses carry
      * @param embeddings   whether {@code /v1/embeddings} may create its embeddings context
+     * @param moderation   whether each chat request's last user message is first classified by the model
+     *                     ({@link Moderation}, the Mistral 7B paper's self-reflection) and answered with 400
+     *                     {@code content_filter} when it is not acceptable
      */
     public record Options(String host, int port, String apiKey, long maxBodyBytes, int maxQueue, String modelId,
-                          boolean embeddings) {
+                          boolean embeddings, boolean moderation) {
         public Options {
             Objects.requireNonNull(host, "host");
             Objects.requireNonNull(modelId, "modelId");
@@ -98,33 +103,40 @@ public final class OpenAiServer implements AutoCloseable {
          */
         public static final int DEFAULT_MAX_QUEUE = 512;
 
-        /** 127.0.0.1:8080, no key, 4 MiB bodies, {@value #DEFAULT_MAX_QUEUE} waiting requests, embeddings on. */
+        /**
+         * 127.0.0.1:8080, no key, 4 MiB bodies, {@value #DEFAULT_MAX_QUEUE} waiting requests, embeddings on,
+         * moderation off.
+         */
         public static Options defaults(String modelId) {
-            return new Options("127.0.0.1", 8080, null, 4L << 20, DEFAULT_MAX_QUEUE, modelId, true);
+            return new Options("127.0.0.1", 8080, null, 4L << 20, DEFAULT_MAX_QUEUE, modelId, true, false);
         }
 
         public Options withPort(int port) {
-            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
         }
 
         public Options withHost(String host) {
-            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
         }
 
         public Options withApiKey(String apiKey) {
-            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
         }
 
         public Options withMaxBodyBytes(long maxBodyBytes) {
-            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
         }
 
         public Options withMaxQueue(int maxQueue) {
-            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
         }
 
         public Options withEmbeddings(boolean embeddings) {
-            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings);
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
+        }
+
+        public Options withModeration(boolean moderation) {
+            return new Options(host, port, apiKey, maxBodyBytes, maxQueue, modelId, embeddings, moderation);
         }
     }
 
@@ -395,6 +407,9 @@ public final class OpenAiServer implements AutoCloseable {
         int[] tokens;
         ChatFormat.Prompt chatPrompt = null;
         GenerateOptions genOptions = g.options();
+        if (chat && options.moderation()) {
+            moderate(g.messages());
+        }
         if (chat) {
             boolean tools = !g.tools().isEmpty();
             try {
@@ -455,6 +470,57 @@ public final class OpenAiServer implements AutoCloseable {
             throw SchedulerLoop.shuttingDown();
         } finally {
             job.cancel(); // no-op once finished; ends the sequence if the handler left early
+        }
+    }
+
+    /**
+     * The opt-in moderation filter: the last user message, classified by the model through the scheduler like any
+     * request (one short greedy generation under {@link Moderation}'s label grammar); anything but acceptable is a
+     * 400 {@code content_filter} naming the category.
+     */
+    private void moderate(List<ChatMessage> messages) throws IOException {
+        ChatMessage last = null;
+        for (ChatMessage m : messages) {
+            if (m.role().equals("user")) {
+                last = m;
+            }
+        }
+        if (last == null || last.content() == null || last.content().isEmpty()) {
+            return;
+        }
+        GenerateOptions judge = Moderation.generateOptions();
+        String prompt;
+        try {
+            prompt = chatFormat.render(List.of(ChatMessage.user(Moderation.instruction(last.content()))), List.of(),
+                    io.github.llamaffm.ToolChoice.AUTO, false, null).text();
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest("the model's chat template cannot format these messages: " + e.getMessage(),
+                    "messages");
+        }
+        int[] tokens = tokenize(prompt, judge, "messages");
+        if (tokens.length >= loop.sequenceContextSize()) {
+            throw ApiException.badRequest("the last user message is too long to moderate in this server's "
+                    + loop.sequenceContextSize() + "-token context", "messages", "context_length_exceeded");
+        }
+        Job job = new Job(tokens, judge, false);
+        if (!loop.offer(job)) {
+            throw closed ? SchedulerLoop.shuttingDown() : new ApiException(429, "rate_limit_exceeded",
+                    "the server is busy; retry later", null, "server_busy");
+        }
+        Moderation.Category category;
+        try {
+            category = Moderation.categoryOf(awaitFinish(job, new ArrayList<>()).result().text());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw SchedulerLoop.shuttingDown();
+        } catch (io.github.llamaffm.LlamaException e) {
+            throw new ApiException(500, "server_error", "moderation failed: " + e.getMessage(), null, null);
+        } finally {
+            job.cancel();
+        }
+        if (category != Moderation.Category.ACCEPTABLE) {
+            throw new ApiException(400, "invalid_request_error", "the last user message was classified as '"
+                    + category.label() + "' by the model's self-reflection moderation", "messages", "content_filter");
         }
     }
 
