@@ -271,6 +271,68 @@ class ServeTest {
         assertThat(again.json().get("choices").get(0).get("text").asText()).isEqualTo(choice.get("text").asText());
     }
 
+    /**
+     * The legacy completions shape of logprobs ({@code logprobs: N} alternatives): parallel arrays whose tokens make
+     * up the text, greedy picks the most likely alternative, and the values equal the facade's for the same greedy
+     * generation; streaming sends the same values chunk by chunk with running text offsets.
+     */
+    @Test
+    void completionsLogprobsInTheLegacyShape() throws Exception {
+        String request = "{\"prompt\":\"Once upon a time\",\"max_tokens\":6,\"temperature\":0,\"logprobs\":3";
+        Reply r = post("/completions", request + "}", KEY);
+        assertThat(r.status()).as(r.body()).isEqualTo(200);
+        JsonNode choice = r.json().get("choices").get(0);
+        JsonNode lp = choice.get("logprobs");
+        StringBuilder joined = new StringBuilder();
+        List<Double> values = new ArrayList<>();
+        for (int i = 0; i < lp.get("tokens").size(); i++) {
+            assertThat(lp.get("text_offset").get(i).asInt()).isEqualTo(joined.length());
+            joined.append(lp.get("tokens").get(i).asText());
+            double chosen = lp.get("token_logprobs").get(i).asDouble();
+            values.add(chosen);
+            JsonNode top = lp.get("top_logprobs").get(i);
+            assertThat(top.size()).isBetween(1, 3);
+            top.properties().forEach(e -> assertThat(e.getValue().asDouble()).isLessThanOrEqualTo(chosen + 1e-6));
+        }
+        assertThat(joined.toString()).isEqualTo(choice.get("text").asText());
+        assertThat(values).hasSize(6);
+
+        // The facade's values for the same greedy generation.
+        try (io.github.llamaffm.LlamaContext ctx = model.newContext(contextOptions(1, 2048));
+             io.github.llamaffm.Generation g = ctx.generate("Once upon a time", io.github.llamaffm.GenerateOptions
+                     .builder().maxTokens(6).sampler(io.github.llamaffm.Sampler.greedy()).probabilities(true)
+                     .topProbabilities(3).build())) {
+            List<Double> facade = new ArrayList<>();
+            g.forEach(t -> facade.add((double) t.logprob()));
+            assertThat(values).zipSatisfy(facade, (a, b) -> assertThat(a).isCloseTo(b, org.assertj.core.data.Offset.offset(1e-4)));
+        }
+
+        HttpResponse<String> s = http.send(HttpRequest.newBuilder(URI.create(base() + "/completions"))
+                .header("Authorization", "Bearer " + KEY)
+                .POST(HttpRequest.BodyPublishers.ofString(request + ",\"stream\":true}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        List<Double> streamed = new ArrayList<>();
+        StringBuilder text = new StringBuilder();
+        for (String event : s.body().split("\n\n")) {
+            if (!event.startsWith("data: {")) {
+                continue;
+            }
+            JsonNode c = JSON.readTree(event.substring(6)).get("choices").get(0);
+            JsonNode l = c.get("logprobs");
+            for (int i = 0; l != null && !l.isNull() && i < l.get("tokens").size(); i++) {
+                assertThat(l.get("text_offset").get(i).asInt()).isEqualTo(text.length());
+                streamed.add(l.get("token_logprobs").get(i).asDouble());
+            }
+            text.append(c.get("text").asText());
+        }
+        assertThat(text.toString()).isEqualTo(choice.get("text").asText());
+        // (the same values up to float noise: this request reuses the cached prompt, so its batches differ)
+        assertThat(streamed).zipSatisfy(values, (a, b) -> assertThat(a).isCloseTo(b, org.assertj.core.data.Offset.offset(1e-4)));
+
+        assertThat(post("/completions", request.replace("\"logprobs\":3", "\"logprobs\":true") + "}", KEY).status())
+                .isEqualTo(400);
+    }
+
     @Test
     void completionsStreamingSendsServerSentEventsThenDone() throws Exception {
         HttpRequest req = HttpRequest.newBuilder(URI.create(base() + "/completions"))

@@ -563,6 +563,34 @@ public final class OpenAiServer implements AutoCloseable {
         return lp;
     }
 
+    /**
+     * The legacy {@code /v1/completions} form of logprobs: parallel arrays of token texts, their log-probabilities,
+     * a map of the most likely alternatives per token and each token's character offset in the completion text
+     * (from {@code offset}, the length of the text already sent).
+     */
+    private ObjectNode legacyLogprobs(List<Token> tokens, int offset) {
+        ObjectNode lp = Requests.MAPPER.createObjectNode();
+        ArrayNode texts = lp.putArray("tokens");
+        ArrayNode logprobs = lp.putArray("token_logprobs");
+        ArrayNode top = lp.putArray("top_logprobs");
+        ArrayNode offsets = lp.putArray("text_offset");
+        int at = offset;
+        for (Token t : tokens) {
+            if (Float.isNaN(t.probability())) {
+                continue; // held-back text released at the end: no new token
+            }
+            texts.add(t.text());
+            logprobs.add(t.logprob());
+            ObjectNode alternatives = top.addObject();
+            for (Token.Candidate c : t.top()) {
+                alternatives.put(model.vocabulary().piece(c.id()), c.logprob());
+            }
+            offsets.add(at);
+            at += t.text().length();
+        }
+        return lp;
+    }
+
     private ObjectNode logprobEntry(ObjectNode e, int token, double logprob) {
         String piece = model.vocabulary().piece(token);
         e.put("token", piece).put("logprob", logprob);
@@ -635,12 +663,14 @@ public final class OpenAiServer implements AutoCloseable {
                         choice.put("text", t.token().text());
                     }
                     if (g.logprobs()) {
-                        choice.set("logprobs", logprobs(List.of(t.token())));
+                        choice.set("logprobs", chat ? logprobs(List.of(t.token()))
+                                : legacyLogprobs(List.of(t.token()), text.length()));
                     } else {
                         choice.putNull("logprobs");
                     }
                     choice.putNull("finish_reason");
                     sendEvent(out, c);
+                    text.append(t.token().text());
                     continue;
                 }
                 Finished f;
@@ -737,7 +767,7 @@ public final class OpenAiServer implements AutoCloseable {
             choice.put("text", r.text());
         }
         if (logprobTokens != null) {
-            choice.set("logprobs", logprobs(logprobTokens));
+            choice.set("logprobs", chat ? logprobs(logprobTokens) : legacyLogprobs(logprobTokens, 0));
         } else {
             choice.putNull("logprobs");
         }

@@ -18,7 +18,7 @@ import java.util.Locale;
 /**
  * Reads and checks OpenAI request bodies. Every problem is a 400 {@link ApiException} naming the field; fields the
  * server does not know are ignored (clients send many optional ones), fields it knows but cannot honour
- * ({@code n > 1}, legacy {@code functions}, {@code top_logprobs}) are refused rather than silently dropped. Besides
+ * ({@code n > 1}, legacy {@code functions}, {@code echo}, {@code suffix}) are refused rather than silently dropped. Besides
  * OpenAI's fields, llama-server's common extensions are read: {@code top_k}, {@code min_p}, {@code repeat_penalty},
  * {@code grammar} (GBNF) and {@code json_schema}.
  */
@@ -299,12 +299,18 @@ final class Requests {
         if (schema != null) {
             o = o.toBuilder().jsonSchema(schema).build();
         }
+        // The legacy completions API: logprobs is the number (0..20) of most likely alternatives per token, not a flag.
         JsonNode lp = body.get("logprobs");
-        if (lp != null && !lp.isNull() && !(lp.isBoolean() && !lp.asBoolean()) && lp.asInt(0) != 0) {
-            throw ApiException.badRequest("logprobs are not supported on /v1/completions", "logprobs");
+        boolean logprobs = lp != null && !lp.isNull();
+        if (logprobs) {
+            if (!lp.canConvertToInt() || !lp.isIntegralNumber() || lp.asInt() < 0 || lp.asInt() > 20) {
+                throw ApiException.badRequest("logprobs must be an integer in 0..20 on /v1/completions (the number of "
+                        + "alternatives per token)", "logprobs");
+            }
+            o = o.toBuilder().probabilities(true).topProbabilities(lp.asInt()).build();
         }
         return new Generate(null, prompt, tokens, o, stream, includeUsage(body, stream), List.of(), ToolChoice.AUTO,
-                false, schema, false);
+                false, schema, logprobs);
     }
 
     /** Text of a message's content: a string or an array of {type: text, text} parts. */
