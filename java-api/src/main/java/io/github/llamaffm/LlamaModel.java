@@ -82,8 +82,8 @@ public final class LlamaModel implements AutoCloseable {
             throw new ModelLoadException(abs, "model file is not readable");
         }
         Map<String, Object> overrides = new LinkedHashMap<>(options.metadataOverrides());
-        if (options.slidingWindow() > 0) {
-            overrides.put(architectureOf(abs) + ".attention.sliding_window", (long) options.slidingWindow());
+        if (options.slidingWindow().isPresent()) {
+            overrides.put(architectureOf(abs) + ".attention.sliding_window", (long) options.slidingWindow().getAsInt());
         }
         checkRpcServers(abs, options); // before any native call: llama.cpp's client would block or fail later
         NativeRuntime.ensureInitialized();

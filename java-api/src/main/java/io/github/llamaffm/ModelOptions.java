@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.OptionalInt;
 
 /**
  * How to load a model: an immutable value built with {@link #builder()}; {@link #defaults()} equals
@@ -98,8 +99,11 @@ public final class ModelOptions {
     public boolean mlock() { return mlock; }
     public boolean vocabOnly() { return vocabOnly; }
     public boolean checkTensors() { return checkTensors; }
-    /** Sliding window to force, or 0 for the model's own (see {@link Builder#slidingWindow(int)}). */
-    public int slidingWindow() { return slidingWindow; }
+    /**
+     * Sliding window to force, or empty (unset) for the model's own, whatever its file says (see
+     * {@link Builder#slidingWindow(int)}).
+     */
+    public OptionalInt slidingWindow() { return slidingWindow > 0 ? OptionalInt.of(slidingWindow) : OptionalInt.empty(); }
     /** Metadata overrides: values are {@link Long}, {@link Double}, {@link Boolean} or {@link String}. */
     public Map<String, Object> metadataOverrides() { return metadataOverrides; }
     /** Names of the devices to offload to (see {@link LlamaRuntime#devices()}); empty = all. */
@@ -120,7 +124,7 @@ public final class ModelOptions {
     public String toString() {
         return "ModelOptions[gpuLayers=" + gpuLayers + ", mainGpu=" + mainGpu + ", splitMode=" + splitMode
                 + ", mmap=" + mmap + ", mlock=" + mlock + ", vocabOnly=" + vocabOnly + ", checkTensors=" + checkTensors
-                + ", slidingWindow=" + slidingWindow + ", metadataOverrides=" + metadataOverrides
+                + ", slidingWindow=" + (slidingWindow > 0 ? Integer.toString(slidingWindow) : "unset") + ", metadataOverrides=" + metadataOverrides
                 + ", devices=" + devices + ", rpcServers=" + rpcServers + ", rpcTimeout=" + rpcTimeout + ", rpcReplyTimeout=" + rpcReplyTimeout
                 + ", tensorSplit=" + java.util.Arrays.toString(tensorSplit) + "]";
     }
@@ -211,7 +215,7 @@ public final class ModelOptions {
          * {@code <arch>.attention.sliding_window}. Mistral 7B v0.1 was trained with a 4096-token window, but its
          * common GGUF files lack the key, so llama.cpp runs it with full attention; {@code slidingWindow(4096)}
          * restores the model's design. Mistral 7B v0.2/v0.3 have no window: leave this at 0 for them.
-         * Defaults to 0 (use whatever the file says).
+         * Defaults to unset (use whatever the file says); 0 sets it back to unset.
          * @throws IllegalArgumentException if negative
          */
         public Builder slidingWindow(int slidingWindow) {
