@@ -35,6 +35,7 @@ public final class ContextOptions {
     private final boolean kvUnified;
     private final ContextOverflow overflow;
     private final int shiftKeepTokens;
+    private final Boolean backendSampling;
 
     private ContextOptions(Builder b) {
         this.contextSize = b.contextSize;
@@ -52,6 +53,7 @@ public final class ContextOptions {
         this.kvUnified = b.kvUnified;
         this.overflow = b.overflow;
         this.shiftKeepTokens = b.shiftKeepTokens;
+        this.backendSampling = b.backendSampling;
     }
 
     public static ContextOptions defaults() {
@@ -79,6 +81,7 @@ public final class ContextOptions {
         b.kvUnified = kvUnified;
         b.overflow = overflow;
         b.shiftKeepTokens = shiftKeepTokens;
+        b.backendSampling = backendSampling;
         return b;
     }
 
@@ -121,6 +124,19 @@ public final class ContextOptions {
         return batchThreads != UNSET ? batchThreads : resolveThreads();
     }
 
+    /**
+     * Backend sampling as set, else on when every layer (the output layer included) is offloaded and a device other
+     * than the CPU is present to take it (a GPU or an RPC server).
+     */
+    boolean resolveBackendSampling(ModelOptions model, int layers, java.util.List<BackendDevice> devices) {
+        if (backendSampling != null) {
+            return backendSampling;
+        }
+        boolean allOffloaded = model.gpuLayers() < 0 || model.gpuLayers() > layers;
+        return allOffloaded && devices.stream().anyMatch(d -> d.type() == BackendDevice.Type.GPU
+                || d.type() == BackendDevice.Type.INTEGRATED_GPU);
+    }
+
     private static OptionalInt optional(int value) {
         return value == UNSET ? OptionalInt.empty() : OptionalInt.of(value);
     }
@@ -135,6 +151,11 @@ public final class ContextOptions {
     public ContextOverflow overflow() { return overflow; }
     /** Tokens kept at the start by a context shift (besides the BOS token); -1 = the whole prompt. */
     public int shiftKeepTokens() { return shiftKeepTokens; }
+    /**
+     * Whether sampling runs inside the decode graph, as set; empty when unset, which means on exactly when the model's
+     * output layer is offloaded to a GPU (see {@link Builder#backendSampling(boolean)}).
+     */
+    public java.util.Optional<Boolean> backendSampling() { return java.util.Optional.ofNullable(backendSampling); }
 
     @Override
     public String toString() {
@@ -143,7 +164,8 @@ public final class ContextOptions {
                 + text(batchThreads)
                 + ", flashAttention=" + flashAttention + ", keyType=" + keyType + ", valueType=" + valueType
                 + ", swaFull=" + swaFull + ", offloadKqv=" + offloadKqv + ", embeddings=" + embeddings
-                + ", kvUnified=" + kvUnified + ", overflow=" + overflow + ", shiftKeepTokens=" + shiftKeepTokens + "]";
+                + ", kvUnified=" + kvUnified + ", overflow=" + overflow + ", shiftKeepTokens=" + shiftKeepTokens
+                + ", backendSampling=" + (backendSampling == null ? "unset" : backendSampling) + "]";
     }
 
     private static String text(int value) {
@@ -167,6 +189,7 @@ public final class ContextOptions {
         private boolean kvUnified = false;
         private ContextOverflow overflow = ContextOverflow.FAIL;
         private int shiftKeepTokens = 0;
+        private Boolean backendSampling;
 
         private Builder() {}
 
@@ -304,6 +327,27 @@ public final class ContextOptions {
                 throw new IllegalArgumentException("shiftKeepTokens must be >= -1 (-1 = the whole prompt), was " + tokens);
             }
             this.shiftKeepTokens = tokens;
+            return this;
+        }
+
+        /**
+         * Backend sampling (llama.cpp's experimental {@code llama_set_sampler}): the sampler chain runs inside the
+         * decode graph, so the device returns the sampled token instead of the whole vocabulary's logits to sample on
+         * the host. It applies to a generation whose chain llama.cpp can run there (greedy, top-k, top-p, min-p,
+         * temperature, penalties, logit bias, the seeded random pick; stages it cannot run continue on the host) and
+         * that has no grammar, custom sampler or requested probabilities; others sample on the host as usual. Output
+         * is the same as host sampling (as upstream's {@code llama-completion --backend-sampling}). Defaults to unset:
+         * on when the model's layers are all offloaded to a GPU (where copying logits to the host is the cost this
+         * saves), off otherwise.
+         */
+        public Builder backendSampling(boolean enabled) {
+            this.backendSampling = enabled;
+            return this;
+        }
+
+        /** Back to the default of {@link #backendSampling(boolean)} (unset: on when fully offloaded to a GPU). */
+        public Builder defaultBackendSampling() {
+            this.backendSampling = null;
             return this;
         }
 

@@ -14,7 +14,10 @@ package io.github.llamaffm;
  * @param batchThreads        threads for prompt processing ({@code llama_n_threads_batch})
  * @param kvCacheBytes        bytes of KV cache buffers llama.cpp allocated ({@link LlamaContext#kvCacheBytes()}; -1
  *                            where the natives lack the chat glue)
+ * @param backendSampling     whether eligible generations sample inside the decode graph
+ *                            ({@link ContextOptions.Builder#backendSampling(boolean)}, resolved)
  */
 public record ContextSettings(int contextSize, int sequenceContextSize, int sequences, int batchSize,
-                              int microBatchSize, int threads, int batchThreads, long kvCacheBytes) {
+                              int microBatchSize, int threads, int batchThreads, long kvCacheBytes,
+                              boolean backendSampling) {
 }

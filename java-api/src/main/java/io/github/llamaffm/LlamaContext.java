@@ -122,7 +122,8 @@ public final class LlamaContext implements AutoCloseable {
             this.memory = Llama.llama_get_memory(c);
             this.settings = new ContextSettings((int) Llama.llama_n_ctx(c), (int) Llama.llama_n_ctx_seq(c),
                     (int) Llama.llama_n_seq_max(c), (int) Llama.llama_n_batch(c), (int) Llama.llama_n_ubatch(c),
-                    Llama.llama_n_threads(c), Llama.llama_n_threads_batch(c), kvBytes);
+                    Llama.llama_n_threads(c), Llama.llama_n_threads_batch(c), kvBytes,
+                    options.resolveBackendSampling(model.options(), info.layers(), LlamaRuntime.devices()));
             this.sequenceContextSize = settings.sequenceContextSize();
             this.batch = new NativeBatch(a, c, flag, settings.batchSize());
             this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle,
@@ -279,7 +280,7 @@ public final class LlamaContext implements AutoCloseable {
         ensureNoScheduler();
         endActive();
         active = new Generation(claims, batch, new SequenceEngine(0, vocabulary, tokens, options,
-                sequenceContextSize, history, shift, ctx));
+                sequenceContextSize, history, shift, ctx, settings.backendSampling() ? ctx : null));
         return active;
     }
 
@@ -337,7 +338,7 @@ public final class LlamaContext implements AutoCloseable {
             clearCache();
             batch.clearAbort();
             scheduler = new SequenceScheduler(claims, batch, memory, vocabulary, options.sequences(),
-                    sequenceContextSize, rollingWindow, shift, !options.kvUnified());
+                    sequenceContextSize, rollingWindow, shift, !options.kvUnified(), settings.backendSampling());
             return scheduler;
         }
     }
@@ -754,6 +755,12 @@ public final class LlamaContext implements AutoCloseable {
         if (seq < 0 || seq >= settings.sequences()) {
             throw new IllegalArgumentException("sequence id " + seq + " out of range [0, " + settings.sequences() + ")");
         }
+    }
+
+    /** The native context (package-private: checks in this package's tests read llama.cpp's state through it). */
+    MemorySegment segment() {
+        handle.ensureOpen();
+        return ctx;
     }
 
     /**

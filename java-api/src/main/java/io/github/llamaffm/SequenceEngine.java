@@ -33,6 +33,8 @@ final class SequenceEngine {
     /** Non-null: timings come from this context's llama.cpp performance counters rather than the wall clock. */
     private final MemorySegment perfContext;
     private final SamplerChain sampler;
+    /** Whether the sampler is attached to the context for backend sampling (else: host sampling). */
+    private final boolean backendSampling;
     private final TextHoldBack text;
     private final StringBuilder emitted = new StringBuilder();
 
@@ -68,7 +70,7 @@ final class SequenceEngine {
      * @throws IllegalArgumentException if the sampler cannot be built (e.g. a grammar that does not parse)
      */
     SequenceEngine(int sequence, Vocabulary vocabulary, int[] prompt, GenerateOptions options, int capacity,
-                   TokenHistory history, Shift shift, MemorySegment perfContext) {
+                   TokenHistory history, Shift shift, MemorySegment perfContext, MemorySegment samplingContext) {
         this.sequence = sequence;
         this.vocabulary = vocabulary;
         this.prompt = prompt;
@@ -90,6 +92,16 @@ final class SequenceEngine {
             throw e;
         }
         this.sampler = chain;
+        // Backend sampling: the chain runs in the decode graph (llama_sampler_sample then returns the token the graph
+        // picked and accepts it). Not for chains or options that need the host's logits: a grammar, a custom Java
+        // stage, probabilities.
+        this.backendSampling = samplingContext != null && !options.probabilities() && options.topProbabilities() == 0
+                && chain.attachTo(samplingContext, sequence);
+    }
+
+    /** Whether this sequence's sampler runs in the decode graph ({@link ContextOptions.Builder#backendSampling}). */
+    boolean backendSampling() {
+        return backendSampling;
     }
 
     /**
@@ -343,7 +355,7 @@ final class SequenceEngine {
         }
         result = new GenerationResult(emitted.toString(), reason, prompt.length, cachedPromptTokens, generated,
                 promptMillis, generationMillis, contextShifts);
-        sampler.close();
+        sampler.close(); // detaches it from the context first when it was attached
     }
 
     /** Ends the sequence because of {@code cause} ({@link FinishReason#ERROR}); the first failure is kept. */

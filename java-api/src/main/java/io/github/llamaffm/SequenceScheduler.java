@@ -158,6 +158,8 @@ public final class SequenceScheduler implements AutoCloseable {
     private final SequenceEngine.Shift shift;
     /** Whether finished sequences keep their cells for the prompt cache (false: they free them). */
     private final boolean keepCells;
+    /** Whether eligible sequences sample inside the decode graph ({@link ContextSettings#backendSampling()}). */
+    private final boolean backendSampling;
     /** Active sequences in submission order. */
     private final List<Sequence> active = new ArrayList<>();
     private int rotation;
@@ -167,7 +169,8 @@ public final class SequenceScheduler implements AutoCloseable {
 
     SequenceScheduler(ThreadClaim claims, NativeBatch batch, MemorySegment memory, Vocabulary vocabulary,
                       int sequences, int sequenceContextSize, int rollingWindow, SequenceEngine.Shift shift,
-                      boolean keepCells) {
+                      boolean keepCells, boolean backendSampling) {
+        this.backendSampling = backendSampling;
         this.claims = claims;
         this.batch = batch;
         this.memory = memory;
@@ -229,7 +232,7 @@ public final class SequenceScheduler implements AutoCloseable {
             throw new SequencesBusyException(slots.length);
         }
         SequenceEngine engine = new SequenceEngine(id, vocabulary, tokens, options, sequenceContextSize, histories[id],
-                shift, null);
+                shift, null, backendSampling ? batch.context() : null);
         engine.begin(); // keeps the common prefix in the sequence's cells, removes the rest
         lastUsed[id] = ++submissions;
         Sequence s = new Sequence(engine, listener);

@@ -38,6 +38,9 @@ public final class SamplerChain implements AutoCloseable {
     private static final long MIN_KEEP = 0;
 
     private final MemorySegment chain;
+    /** The context this chain is attached to for backend sampling ({@link #attachTo}), or null. */
+    private MemorySegment attachedContext;
+    private int attachedSequence;
     private final int vocabSize;
     /** Index of the grammar stage in the chain, or -1. */
     private final int grammarIndex;
@@ -53,6 +56,27 @@ public final class SamplerChain implements AutoCloseable {
         this.grammarIndex = grammarIndex;
         this.custom = custom;
         this.handle = new NativeHandle(this, "SamplerChain", freeAction(chain, custom == null ? null : custom.arena));
+    }
+
+    /**
+     * Backend sampling: attaches this chain to sequence {@code seq} of {@code ctx} ({@code llama_set_sampler}), so it
+     * runs in the decode graph and {@link #sampleDecoded} returns the token the graph picked. Only for a chain without
+     * a grammar (it needs the host's candidates) or a custom Java stage; which native stages run in the graph is
+     * llama.cpp's choice (a prefix of the chain; the rest continues on the host). {@link #close()} detaches first.
+     *
+     * @return whether the chain is attached
+     */
+    public boolean attachTo(MemorySegment ctx, int seq) {
+        ensureOpen();
+        if (grammarIndex >= 0 || custom != null || attachedContext != null) {
+            return false;
+        }
+        if (!Llama.llama_set_sampler(ctx, seq, chain)) {
+            return false;
+        }
+        attachedContext = ctx;
+        attachedSequence = seq;
+        return true;
     }
 
     /** Frees the chain, then the custom stage's upcall stubs; captures only those, never the chain object. */
@@ -511,6 +535,10 @@ public final class SamplerChain implements AutoCloseable {
     /** Frees the chain and all its stages; idempotent. A chain never closed is freed by a cleaner. */
     @Override
     public void close() {
+        if (attachedContext != null && !handle.isClosed()) {
+            Llama.llama_set_sampler(attachedContext, attachedSequence, MemorySegment.NULL); // before the chain is freed
+            attachedContext = null;
+        }
         handle.close();
     }
 

@@ -42,6 +42,11 @@ public final class ContextArgs {
             description = "LoRA adapter applied at SCALE; repeatable.")
     java.util.List<String> lorasScaled = new java.util.ArrayList<>();
 
+    @Option(names = "--backend-sampling", negatable = true, order = 17,
+            description = "Sample inside the decode graph (llama.cpp's backend sampling; --no-backend-sampling: on "
+                    + "the host). Default: on when every layer is offloaded to a GPU.")
+    Boolean backendSampling;
+
     /** Creates a context of {@code model} with {@code options} and the LoRA adapters given. */
     LlamaContext newContext(LlamaModel model, ContextOptions options, CommandSpec spec) {
         java.util.Map<java.nio.file.Path, Float> wanted = new java.util.LinkedHashMap<>();
@@ -89,6 +94,9 @@ public final class ContextArgs {
                 .overflow(contextShift ? ContextOverflow.SHIFT : ContextOverflow.FAIL).shiftKeepTokens(keep);
         if (ctxSize != null) {
             b.contextSize(ctxSize);
+        }
+        if (backendSampling != null) {
+            b.backendSampling(backendSampling);
         }
         return b.build();
     }
