@@ -228,6 +228,65 @@ public final class LlamaContext implements AutoCloseable {
         }
     }
 
+    /**
+     * Applies control vectors with their scales to every layer ({@code setControlVectors(vectors, 1, layers)}),
+     * replacing any applied before; an empty map removes them. As {@code llama-completion --control-vector-scaled}.
+     */
+    public void setControlVectors(Map<ControlVector, Float> vectors) {
+        setControlVectors(vectors, 1, modelInfo.layers());
+    }
+
+    /**
+     * Applies the sum of {@code vectors}, each times its scale, to layers {@code firstLayer..lastLayer} (inclusive,
+     * counted from 1 as llama.cpp does; its layer 0 never takes one), replacing any applied before; an empty map
+     * removes them. The KV cache is cleared: what it holds was computed without them.
+     *
+     * @throws IllegalArgumentException if a vector was made for another embedding size, a scale is not finite, or
+     *                                  the layer range is not within 1..{@link ModelInfo#layers()}
+     */
+    public void setControlVectors(Map<ControlVector, Float> vectors, int firstLayer, int lastLayer) {
+        Objects.requireNonNull(vectors, "vectors");
+        int layers = modelInfo.layers();
+        if (firstLayer < 1 || lastLayer < firstLayer || lastLayer > layers) {
+            throw new IllegalArgumentException("control vector layers must satisfy 1 <= first <= last <= " + layers
+                    + ", were " + firstLayer + ".." + lastLayer);
+        }
+        int n = modelInfo.embeddingSize();
+        int maxLayer = 0;
+        for (Map.Entry<ControlVector, Float> e : vectors.entrySet()) {
+            ControlVector v = Objects.requireNonNull(e.getKey(), "control vector");
+            Float scale = Objects.requireNonNull(e.getValue(), "scale");
+            if (v.embeddingSize() != n) {
+                throw new IllegalArgumentException(v + " has " + v.embeddingSize() + " values per layer; this model's "
+                        + "embedding size is " + n);
+            }
+            if (!Float.isFinite(scale)) {
+                throw new IllegalArgumentException("scale of " + v + " must be finite, was " + scale);
+            }
+            maxLayer = Math.max(maxLayer, v.maxLayer());
+        }
+        float[] data = new float[Math.multiplyExact(maxLayer, n)];
+        vectors.forEach((v, scale) -> v.addTo(data, scale));
+        try (var claim = claims.claim(); Arena a = Arena.ofConfined()) {
+            ensureNoScheduler();
+            NativeRuntime.clearLastError();
+            int status = vectors.isEmpty()
+                    ? Llama.llama_set_adapter_cvec(ctx, MemorySegment.NULL, 0, n, 0, 0)
+                    : Llama.llama_set_adapter_cvec(ctx, a.allocateFrom(ValueLayout.JAVA_FLOAT, data), data.length, n,
+                            firstLayer, lastLayer);
+            if (status != 0) {
+                throw new LlamaException("llama.cpp could not apply the control vectors" + NativeRuntime.lastErrorSuffix());
+            }
+            endActive();
+            clearCache();
+        }
+    }
+
+    /** Removes the control vectors ({@code setControlVectors(Map.of())}). */
+    public void clearControlVectors() {
+        setControlVectors(Map.of());
+    }
+
     /** Removes every LoRA adapter ({@code setLoras(Map.of())}). */
     public void clearLoras() {
         setLoras(Map.of());

@@ -42,6 +42,19 @@ public final class ContextArgs {
             description = "LoRA adapter applied at SCALE; repeatable.")
     java.util.List<String> lorasScaled = new java.util.ArrayList<>();
 
+    @Option(names = "--control-vector", paramLabel = "FILE", order = 18,
+            description = "Control vector (GGUF of direction.<layer> tensors, as llama.cpp's cvector-generator writes) "
+                    + "added at scale 1; repeatable.")
+    java.util.List<java.nio.file.Path> controlVectors = new java.util.ArrayList<>();
+
+    @Option(names = "--control-vector-scaled", paramLabel = "FILE SCALE", arity = "2", order = 19,
+            description = "Control vector added at SCALE; repeatable.")
+    java.util.List<String> controlVectorsScaled = new java.util.ArrayList<>();
+
+    @Option(names = "--control-vector-layer-range", paramLabel = "FIRST LAST", arity = "2", order = 20,
+            description = "Layers the control vectors apply to, inclusive, from 1. Default: all.")
+    java.util.List<Integer> controlVectorLayers = new java.util.ArrayList<>();
+
     @Option(names = "--backend-sampling", negatable = true, order = 17,
             description = "Sample inside the decode graph (llama.cpp's backend sampling; --no-backend-sampling: on "
                     + "the host). Default: on when every layer is offloaded to a GPU.")
@@ -59,7 +72,32 @@ public final class ContextArgs {
                         + ": SCALE must be a number, was " + lorasScaled.get(i + 1));
             }
         }
+        java.util.Map<io.github.llamaffm.ControlVector, Float> vectors = new java.util.LinkedHashMap<>();
+        try {
+            controlVectors.forEach(f -> vectors.merge(io.github.llamaffm.ControlVector.load(f), 1f, Float::sum));
+            for (int i = 0; i + 1 < controlVectorsScaled.size(); i += 2) {
+                vectors.put(io.github.llamaffm.ControlVector.load(java.nio.file.Path.of(controlVectorsScaled.get(i))),
+                        Float.parseFloat(controlVectorsScaled.get(i + 1)));
+            }
+        } catch (NumberFormatException e) {
+            throw new ParameterException(spec.commandLine(), "--control-vector-scaled: SCALE must be a number: "
+                    + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--control-vector: " + e.getMessage());
+        }
         LlamaContext ctx = model.newContext(options);
+        if (!vectors.isEmpty()) {
+            try {
+                if (controlVectorLayers.isEmpty()) {
+                    ctx.setControlVectors(vectors);
+                } else {
+                    ctx.setControlVectors(vectors, controlVectorLayers.get(0), controlVectorLayers.get(1));
+                }
+            } catch (IllegalArgumentException e) {
+                ctx.close();
+                throw new ParameterException(spec.commandLine(), "--control-vector: " + e.getMessage());
+            }
+        }
         if (wanted.isEmpty()) {
             return ctx;
         }
