@@ -4,11 +4,9 @@ import io.github.llamaffm.bindings.Llama;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -51,7 +49,7 @@ class BackendSamplingTest {
     }
 
     @Test
-    void greedyAndASeededChainMatchHostSamplingAndUpstream() throws Exception {
+    void greedyAndASeededChainMatchHostSamplingAndUpstream() {
         Path file = TestModels.tiny();
         try (LlamaModel model = LlamaModel.load(file)) {
             String greedy = generate(model, true, options(Sampler.greedy()));
@@ -116,17 +114,10 @@ class BackendSamplingTest {
         }
     }
 
-    /** Upstream's completion tool with backend sampling on; its output is the prompt and the generated text. */
-    private static String upstream(Path model, String... sampling) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(TestModels.tool("llama-completion").toString(), "-m",
-                model.toString(), "-p", PROMPT, "-n", String.valueOf(N), "-c", "256", "--backend-sampling", "-no-cnv",
-                "--no-warmup", "-t", "1"));
-        cmd.addAll(List.of(sampling));
-        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD)
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
-        assertThat(p.exitValue()).as("llama-completion exit code").isZero();
-        return out.strip().startsWith(PROMPT) ? out.strip() : out.substring(out.indexOf(PROMPT)).strip();
+    /** Upstream's completion tool with backend sampling on: the prompt and the generated text. */
+    private static String upstream(Path model, String... sampling) {
+        List<String> args = new ArrayList<>(List.of("-c", "256", "--backend-sampling"));
+        args.addAll(List.of(sampling));
+        return TestModels.llamaCompletion(model, PROMPT, N, args.toArray(String[]::new));
     }
 }

@@ -7,14 +7,12 @@ import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -102,20 +100,9 @@ class ControlVectorTest {
         }
     }
 
-    private static String upstream(Path model, String... extra) throws Exception {
-        List<String> cmd = new ArrayList<>(List.of(TestModels.tool("llama-completion").toString(), "-m",
-                model.toString(), "-p", PROMPT, "-n", String.valueOf(N), "-c", "256", "--temp", "0", "-no-cnv",
-                "--no-warmup", "-t", "1"));
-        cmd.addAll(List.of(extra));
-        Path err = Files.createTempFile("llama-completion", ".log");
-        Process p = new ProcessBuilder(cmd).redirectError(err.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
-        String log = Files.readString(err);
-        Files.delete(err);
-        assertThat(p.exitValue()).as("llama-completion exit code; its log ends: %s",
-                log.substring(Math.max(0, log.length() - 1500))).isZero();
-        return out.substring(out.indexOf(PROMPT)).strip();
+    private static String upstream(Path model, String... extra) {
+        List<String> args = new ArrayList<>(List.of("-c", "256", "--temp", "0"));
+        args.addAll(List.of(extra));
+        return TestModels.llamaCompletion(model, PROMPT, N, args.toArray(String[]::new));
     }
 }

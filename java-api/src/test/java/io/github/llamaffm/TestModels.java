@@ -86,6 +86,42 @@ public final class TestModels {
     }
 
     /**
+     * Runs upstream's {@code llama-completion} (one thread, no conversation mode, no warm-up) on {@code model} with
+     * {@code prompt} and {@code n} tokens plus {@code args}, and returns what it printed from the prompt on, stripped:
+     * the prompt and the generated text. A non-zero exit fails with the end of its log.
+     */
+    public static String llamaCompletion(Path model, String prompt, int n, String... args) {
+        List<String> cmd = new java.util.ArrayList<>(List.of(tool("llama-completion").toString(), "-m",
+                model.toString(), "-p", prompt, "-n", String.valueOf(n), "-no-cnv", "--no-warmup", "-t", "1"));
+        cmd.addAll(List.of(args));
+        try {
+            Path err = Files.createTempFile("llama-completion", ".log");
+            try {
+                Process p = new ProcessBuilder(cmd).redirectError(err.toFile())
+                        .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+                String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                if (!p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS)) {
+                    p.destroyForcibly();
+                    throw new AssertionError("llama-completion did not finish in 120 s: " + cmd);
+                }
+                if (p.exitValue() != 0 || !out.contains(prompt)) {
+                    String log = Files.readString(err);
+                    throw new AssertionError("llama-completion exit code " + p.exitValue() + " for " + cmd
+                            + "; output: " + out + "; its log ends: " + log.substring(Math.max(0, log.length() - 1500)));
+                }
+                return out.substring(out.indexOf(prompt)).strip();
+            } finally {
+                Files.deleteIfExists(err);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        }
+    }
+
+    /**
      * The reply the facade generates greedily for {@code messages} rendered with the model's own chat template: the
      * outside truth of the framework adapters' tests.
      */
