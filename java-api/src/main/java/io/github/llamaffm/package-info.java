@@ -67,6 +67,18 @@
  * ContextOptions rolling = ContextOptions.builder().contextSize(32768).swaFull(false).build();
  * }
  *
+ * <h2>Adapters and steering</h2>
+ * {@snippet :
+ * ctx.setLoras(Map.of(model.loadLora(Path.of("style.gguf")), 0.7f));           // LoRA, per context
+ * ctx.setControlVectors(Map.of(ControlVector.load(Path.of("happy.gguf")), 0.8f)); // control vectors
+ * }
+ *
+ * <h2>On a GPU</h2>
+ * {@code ModelOptions.builder().gpuLayers(-1)} offloads every layer to the best backend the natives found
+ * ({@link io.github.llamaffm.LlamaRuntime#backend()}); a context then samples inside the decode graph
+ * ({@link io.github.llamaffm.ContextOptions.Builder#backendSampling}), so the device returns a token rather than the
+ * vocabulary's logits. Remote devices join through {@link io.github.llamaffm.ModelOptions.Builder#rpcServers}.
+ *
  * <h2>Threading and lifetime</h2>
  * A model may be shared by any number of threads. A context is used by one thread at a time: a call from a second
  * thread while the first is inside throws {@link java.lang.IllegalStateException}; only
