@@ -13,7 +13,7 @@ usage() {
 Usage: ./build-native.sh [options]
 
 Builds llama.cpp ${LLAMA_CPP_TAG} (pinned in native/llama-cpp.lock) as shared libraries, with the patches in
-native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple, llama-completion and
+native/patches/ applied in name order, plus the upstream reference tools llama-bench, llama-simple, llama-completion, llama-embedding and
 llama-quantize, and upstream's RPC server ggml-rpc-server (every build has the RPC backend, GGML_RPC). Output: native/build/<os>-<arch>[-<backend>]/ (libraries, tools, build-info.properties, and
 llama-ffm-natives-<platform>.jar: the runtime libraries as a natives jar for the class path).
 
@@ -208,7 +208,7 @@ fi
 
 # --- build -------------------------------------------------------------------------------------------
 log "building $platform (jobs=$jobs)"
-targets=(llama llama-common llama-bench llama-simple llama-quantize llama-completion ggml-rpc-server)
+targets=(llama llama-common llama-bench llama-simple llama-quantize llama-completion llama-embedding ggml-rpc-server)
 # GPU backend modules are separate targets that "llama" does not depend on (GGML_BACKEND_DL).
 case "$backend" in cuda) targets+=(ggml-cuda) ;; vulkan) targets+=(ggml-vulkan) ;; esac
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
@@ -260,6 +260,7 @@ shopt -s nullglob
 for f in "$BUILD"/bin/*.so* "$BUILD"/bin/*.dylib "$BUILD"/bin/*.dll \
          "$BUILD"/bin/llama-bench "$BUILD"/bin/llama-simple "$BUILD"/bin/llama-quantize "$BUILD"/bin/ggml-rpc-server \
          "$BUILD"/bin/llama-completion "$BUILD"/bin/llama-completion.exe \
+         "$BUILD"/bin/llama-embedding "$BUILD"/bin/llama-embedding.exe \
          "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe \
          "$BUILD"/bin/ggml-rpc-server.exe; do
   [ -e "$f" ] || [ -L "$f" ] || continue

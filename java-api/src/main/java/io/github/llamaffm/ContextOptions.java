@@ -36,6 +36,7 @@ public final class ContextOptions {
     private final ContextOverflow overflow;
     private final int shiftKeepTokens;
     private final Boolean backendSampling;
+    private final Pooling pooling;
 
     private ContextOptions(Builder b) {
         this.contextSize = b.contextSize;
@@ -54,6 +55,7 @@ public final class ContextOptions {
         this.overflow = b.overflow;
         this.shiftKeepTokens = b.shiftKeepTokens;
         this.backendSampling = b.backendSampling;
+        this.pooling = b.pooling;
     }
 
     public static ContextOptions defaults() {
@@ -82,6 +84,7 @@ public final class ContextOptions {
         b.overflow = overflow;
         b.shiftKeepTokens = shiftKeepTokens;
         b.backendSampling = backendSampling;
+        b.pooling = pooling;
         return b;
     }
 
@@ -156,6 +159,11 @@ public final class ContextOptions {
      * output layer is offloaded to a GPU (see {@link Builder#backendSampling(boolean)}).
      */
     public java.util.Optional<Boolean> backendSampling() { return java.util.Optional.ofNullable(backendSampling); }
+    /**
+     * The pooling of an embeddings context that was set; empty when unset, which means the model's own (its file's
+     * {@code <arch>.pooling_type}), or {@link Pooling#MEAN} for a model that names none.
+     */
+    public java.util.Optional<Pooling> pooling() { return java.util.Optional.ofNullable(pooling); }
 
     @Override
     public String toString() {
@@ -165,7 +173,8 @@ public final class ContextOptions {
                 + ", flashAttention=" + flashAttention + ", keyType=" + keyType + ", valueType=" + valueType
                 + ", swaFull=" + swaFull + ", offloadKqv=" + offloadKqv + ", embeddings=" + embeddings
                 + ", kvUnified=" + kvUnified + ", overflow=" + overflow + ", shiftKeepTokens=" + shiftKeepTokens
-                + ", backendSampling=" + (backendSampling == null ? "unset" : backendSampling) + "]";
+                + ", backendSampling=" + (backendSampling == null ? "unset" : backendSampling)
+                + ", pooling=" + (pooling == null ? "unset" : pooling) + "]";
     }
 
     private static String text(int value) {
@@ -190,6 +199,7 @@ public final class ContextOptions {
         private ContextOverflow overflow = ContextOverflow.FAIL;
         private int shiftKeepTokens = 0;
         private Boolean backendSampling;
+        private Pooling pooling;
 
         private Builder() {}
 
@@ -348,6 +358,21 @@ public final class ContextOptions {
         /** Back to the default of {@link #backendSampling(boolean)} (unset: on when fully offloaded to a GPU). */
         public Builder defaultBackendSampling() {
             this.backendSampling = null;
+         * How an embeddings context pools a text's token vectors: {@link Pooling#NONE} for one vector per token
+         * ({@link LlamaContext#tokenEmbeddings}), {@link Pooling#MEAN}/{@link Pooling#CLS}/{@link Pooling#LAST} for
+         * one per text ({@link LlamaContext#embed}), {@link Pooling#RANK} for a reranker's scores
+         * ({@link LlamaContext#rerank}). Defaults to unset: the model's own pooling (its file's
+         * {@code <arch>.pooling_type}), or {@link Pooling#MEAN} for a model that names none. Ignored by contexts
+         * without {@link #embeddings(boolean) embeddings(true)}.
+         */
+        public Builder pooling(Pooling pooling) {
+            this.pooling = Objects.requireNonNull(pooling, "pooling");
+            return this;
+        }
+
+        /** Back to the model's own pooling (see {@link #pooling(Pooling)}). */
+        public Builder unsetPooling() {
+            this.pooling = null;
             return this;
         }
 

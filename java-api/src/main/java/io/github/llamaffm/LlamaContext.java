@@ -55,6 +55,12 @@ public final class LlamaContext implements AutoCloseable {
     private final int sequenceContextSize;
     private final ContextSettings settings;
     private final ModelInfo modelInfo;
+    /** The pooling of this context's embeddings, as llama.cpp resolved it. */
+    private final Pooling pooling;
+    /** Floats per token or pooled embedding ({@code llama_model_n_embd_out}). */
+    private final int outputWidth;
+    /** The layout of reranker pairs, read on first use. */
+    private RerankPrompt rerankPrompt;
     /** Tokens of sequence 0 in the KV cache (prefix reuse, state, {@link #tokens()}). */
     private final TokenHistory history;
     /** Sliding window of the model when the cache keeps only a rolling buffer of it; 0 otherwise. */
@@ -100,7 +106,9 @@ public final class LlamaContext implements AutoCloseable {
             llama_context_params.swa_full(params, options.swaFull());
             llama_context_params.offload_kqv(params, options.offloadKqv());
             llama_context_params.embeddings(params, options.embeddings());
-            if (options.embeddings() && !hasOwnPooling(model)) {
+            if (options.embeddings() && options.pooling().isPresent()) {
+                llama_context_params.pooling_type(params, options.pooling().get().nativeValue());
+            } else if (options.embeddings() && !hasOwnPooling(model)) {
                 // The model's own pooling (CLS, last, rank, mean) when its file names one; mean otherwise.
                 llama_context_params.pooling_type(params, Llama.LLAMA_POOLING_TYPE_MEAN());
             }
@@ -125,6 +133,8 @@ public final class LlamaContext implements AutoCloseable {
                     Llama.llama_n_threads(c), Llama.llama_n_threads_batch(c), kvBytes,
                     options.resolveBackendSampling(model.options(), info.layers(), LlamaRuntime.devices()));
             this.sequenceContextSize = settings.sequenceContextSize();
+            this.pooling = Pooling.of(Llama.llama_pooling_type(c));
+            this.outputWidth = Llama.llama_model_n_embd_out(model.segment());
             this.batch = new NativeBatch(a, c, flag, settings.batchSize());
             this.handle = new NativeHandle(this, "LlamaContext", freeAction(c, batch.struct(), a, modelHandle,
                     loraHandles));
@@ -514,51 +524,275 @@ public final class LlamaContext implements AutoCloseable {
     }
 
     /**
-     * Embeds several texts, as many per {@code llama_decode} as fit the batch size and the context's
+     * The pooling this context's embeddings use ({@code llama_pooling_type}): the one set with
+     * {@link ContextOptions.Builder#pooling(Pooling)}, else the model's own, else {@link Pooling#MEAN} for an
+     * embeddings context of a model that names none. Decides which embedding call applies: {@link #embed} (mean, CLS,
+     * last), {@link #tokenEmbeddings} (none), {@link #rerank} (rank).
+     */
+    public Pooling pooling() {
+        handle.ensureOpen();
+        return pooling;
+    }
+
+    /**
+     * Embeds several texts, as many per {@code llama_decode} as fit the micro-batch and the context's
      * {@link ContextOptions#sequences()} (one sequence each), pooled with the model's own pooling type when its file
-     * names one (CLS, last token, mean) and mean pooling otherwise. Needs a context created with
+     * names one (CLS, last token, mean) and mean pooling otherwise ({@link #pooling()}). Needs a context created with
      * {@link ContextOptions.Builder#embeddings(boolean) embeddings(true)}; use
      * {@link ContextOptions.Builder#kvUnified(boolean) kvUnified(true)} so that every sequence may use the whole
      * context.
      *
+     * {@snippet :
+     * try (LlamaContext ctx = model.newContext(ContextOptions.builder().embeddings(true).sequences(8).kvUnified(true).build())) {
+     *     List<float[]> vectors = ctx.embed(List.of("first passage", "second passage"), true);
+     * }
+     * }
+     *
      * @param normalize scale each vector to unit length (for cosine similarity)
      * @return one vector per text, in input order
-     * @throws IllegalArgumentException if a text has no tokens or more than the batch size
+     * @throws IllegalArgumentException if a text has no tokens or more than {@link #maxEmbeddingTokens()}
+     * @throws IllegalStateException    if this is not an embeddings context, or its pooling is {@link Pooling#NONE}
+     *                                  or {@link Pooling#RANK}
      */
     public List<float[]> embed(List<String> texts, boolean normalize) {
         Objects.requireNonNull(texts, "texts");
-        if (!options.embeddings()) {
-            throw new IllegalStateException("embed needs a context created with ContextOptions.embeddings(true)");
-        }
+        requirePooling("embed", Pooling.MEAN, Pooling.CLS, Pooling.LAST);
         int[][] tokenized = new int[texts.size()][];
         for (int i = 0; i < tokenized.length; i++) {
-            int[] tokens = vocabulary.tokenize(Objects.requireNonNull(texts.get(i), "text"), true, false);
-            String which = texts.size() == 1 ? "text" : "text " + i;
-            if (tokens.length == 0) {
-                throw new IllegalArgumentException(which + " has no tokens");
-            }
-            if (tokens.length > batch.capacity()) {
-                throw new IllegalArgumentException(which + " has " + tokens.length
-                        + " tokens; embedding takes at most the batch size " + batch.capacity());
-            }
-            tokenized[i] = tokens;
+            String text = Objects.requireNonNull(texts.get(i), "text");
+            tokenized[i] = checkedInput(vocabulary.tokenize(text, true, false), texts.size() == 1 ? "text" : "text " + i);
         }
+        return pooled(tokenized, outputWidth, normalize);
+    }
+
+    /**
+     * Embeds inputs given as token ids (as OpenAI's {@code /v1/embeddings} accepts them), pooled as
+     * {@link #embed(List, boolean)} pools texts; no BOS is added. Same requirements and limits as that method.
+     *
+     * @throws IllegalArgumentException if an input is empty, longer than {@link #maxEmbeddingTokens()}, or has a
+     *                                  token id outside the vocabulary
+     */
+    public List<float[]> embedTokens(List<int[]> inputs, boolean normalize) {
+        Objects.requireNonNull(inputs, "inputs");
+        requirePooling("embedTokens", Pooling.MEAN, Pooling.CLS, Pooling.LAST);
+        int[][] tokenized = new int[inputs.size()][];
+        for (int i = 0; i < tokenized.length; i++) {
+            int[] tokens = Objects.requireNonNull(inputs.get(i), "input").clone();
+            vocabulary.checkTokens(tokens);
+            tokenized[i] = checkedInput(tokens, inputs.size() == 1 ? "input" : "input " + i);
+        }
+        return pooled(tokenized, outputWidth, normalize);
+    }
+
+    /**
+     * The per-token embeddings of a text: one vector (the model's last hidden state) per token of
+     * {@code vocabulary().tokenize(text, true, false)}, in order. Needs an embeddings context with pooling
+     * {@link Pooling#NONE} ({@link ContextOptions.Builder#pooling(Pooling) pooling(Pooling.NONE)}; without it a model
+     * that names no pooling is mean-pooled), since a pooled context keeps only the pooled vector. The pooled vectors
+     * of {@link #embed} are these vectors averaged ({@link Pooling#MEAN}), the first ({@link Pooling#CLS}) or the last
+     * ({@link Pooling#LAST}).
+     *
+     * {@snippet :
+     * try (LlamaContext ctx = model.newContext(ContextOptions.builder().embeddings(true).pooling(Pooling.NONE).build())) {
+     *     List<float[]> perToken = ctx.tokenEmbeddings("late interaction", false);
+     * }
+     * }
+     *
+     * @param normalize scale each vector to unit length
+     * @throws IllegalArgumentException if the text has no tokens or more than {@link #maxEmbeddingTokens()}
+     * @throws IllegalStateException    if this is not an embeddings context with pooling {@link Pooling#NONE}
+     */
+    public List<float[]> tokenEmbeddings(String text, boolean normalize) {
+        Objects.requireNonNull(text, "text");
+        requirePooling("tokenEmbeddings", Pooling.NONE);
+        return perToken(checkedInput(vocabulary.tokenize(text, true, false), "text"), normalize);
+    }
+
+    /**
+     * As {@link #tokenEmbeddings(String, boolean)}, for an input given as token ids (no BOS added).
+     *
+     * @throws IllegalArgumentException if {@code tokens} is empty, longer than {@link #maxEmbeddingTokens()}, or has
+     *                                  an id outside the vocabulary
+     */
+    public List<float[]> tokenEmbeddings(int[] tokens, boolean normalize) {
+        Objects.requireNonNull(tokens, "tokens");
+        requirePooling("tokenEmbeddings", Pooling.NONE);
+        int[] copy = tokens.clone();
+        vocabulary.checkTokens(copy);
+        return perToken(checkedInput(copy, "input"), normalize);
+    }
+
+    private List<float[]> perToken(int[] tokens, boolean normalize) {
+        try (var claim = claims.claim()) {
+            ensureNoScheduler();
+            clearCache();
+            batch.clearAbort();
+            batch.clear();
+            for (int i = 0; i < tokens.length; i++) {
+                batch.add(tokens[i], i, 0, true);
+            }
+            try {
+                batch.decode();
+            } finally {
+                Llama.llama_memory_clear(memory, true);
+            }
+            List<float[]> out = new ArrayList<>(tokens.length);
+            for (int i = 0; i < tokens.length; i++) {
+                MemorySegment e = Llama.llama_get_embeddings_ith(ctx, i);
+                if (e.equals(MemorySegment.NULL)) {
+                    throw new LlamaException("llama.cpp produced no embedding for token " + i);
+                }
+                float[] v = e.reinterpret((long) outputWidth * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
+                out.add(normalize ? normalized(v) : v);
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Scores documents against a query with a reranker GGUF (pooling {@link Pooling#RANK}: bge-reranker,
+     * jina-reranker, Qwen3-Reranker, ...), several pairs per {@code llama_decode} as {@link #embed} batches texts.
+     * Each pair is laid out as llama-server lays it out: the model's own rerank prompt
+     * ({@code tokenizer.chat_template.rerank}, with {@code {query}} and {@code {document}} substituted) when its file
+     * has one, else {@code [BOS]query[EOS][SEP]document[EOS]} with the special tokens its vocabulary adds. Needs a
+     * context created with {@link ContextOptions.Builder#embeddings(boolean) embeddings(true)}.
+     *
+     * {@snippet :
+     * try (LlamaModel reranker = LlamaModel.load(Path.of("bge-reranker-v2-m3-Q8_0.gguf"));
+     *      LlamaContext ctx = reranker.newContext(ContextOptions.builder().embeddings(true).sequences(4).kvUnified(true).build())) {
+     *     List<RerankScore> scores = ctx.rerank("What is a panda?", List.of("hi", "The giant panda is a bear native to China."));
+     *     // scores.get(1).score() > scores.get(0).score()
+     * }
+     * }
+     *
+     * @return one score per document, in input order ({@link RerankScore#index()} is the position)
+     * @throws IllegalArgumentException if the query or a document is empty, there are no documents, or a pair has
+     *                                  more than {@link #maxEmbeddingTokens()} tokens
+     * @throws IllegalStateException    if this is not an embeddings context, or the model is not a reranker (its
+     *                                  pooling is not {@link Pooling#RANK})
+     */
+    public List<RerankScore> rerank(String query, List<String> documents) {
+        Objects.requireNonNull(query, "query");
+        Objects.requireNonNull(documents, "documents");
+        requirePooling("rerank", Pooling.RANK);
+        if (query.isEmpty()) {
+            throw new IllegalArgumentException("query is empty");
+        }
+        if (documents.isEmpty()) {
+            throw new IllegalArgumentException("no documents to rerank");
+        }
+        RerankPrompt prompt = rerankPrompt();
+        int[][] tokenized = new int[documents.size()][];
+        for (int i = 0; i < tokenized.length; i++) {
+            String doc = Objects.requireNonNull(documents.get(i), "document");
+            if (doc.isEmpty()) {
+                throw new IllegalArgumentException("document " + i + " is empty");
+            }
+            tokenized[i] = checkedInput(prompt.tokens(query, doc), "query with document " + i);
+        }
+        List<float[]> outputs = pooled(tokenized, Math.max(1, Llama.llama_model_n_cls_out(model.segment())), false);
+        List<RerankScore> scores = new ArrayList<>(outputs.size());
+        for (int i = 0; i < outputs.size(); i++) {
+            scores.add(new RerankScore(i, outputs.get(i)[0], tokenized[i].length));
+        }
+        return scores;
+    }
+
+    /**
+     * The tokens {@link #rerank} decodes for one query/document pair (the model's rerank prompt included), for
+     * counting and inspection.
+     *
+     * @throws IllegalStateException if this context's pooling is not {@link Pooling#RANK}
+     */
+    public int[] rerankTokens(String query, String document) {
+        Objects.requireNonNull(query, "query");
+        Objects.requireNonNull(document, "document");
+        requirePooling("rerankTokens", Pooling.RANK);
+        return rerankPrompt().tokens(query, document);
+    }
+
+    private RerankPrompt rerankPrompt() {
+        RerankPrompt p = rerankPrompt;
+        if (p == null) {
+            p = RerankPrompt.of(model, vocabulary);
+            rerankPrompt = p;
+        }
+        return p;
+    }
+
+    /**
+     * Most tokens one input of {@link #embed}, {@link #embedTokens}, {@link #tokenEmbeddings} or {@link #rerank} may
+     * have: the micro-batch size (a pooled input must lie within one micro-batch, and llama.cpp requires the whole
+     * input there for non-causal models), capped at the batch size and a sequence's share of the context.
+     */
+    public int maxEmbeddingTokens() {
+        handle.ensureOpen();
+        return Math.min(decodeCapacity(), sequenceContextSize);
+    }
+
+    /** Tokens one embeddings decode may carry: one micro-batch, within the batch and the context. */
+    private int decodeCapacity() {
+        return Math.min(Math.min(batch.capacity(), settings.microBatchSize()), settings.contextSize());
+    }
+
+    private void requirePooling(String call, Pooling... allowed) {
+        handle.ensureOpen();
+        if (!options.embeddings()) {
+            throw new IllegalStateException(call + " needs a context created with ContextOptions.embeddings(true)");
+        }
+        if (Arrays.asList(allowed).contains(pooling)) {
+            return;
+        }
+        String hint = switch (pooling) {
+            case NONE -> "; for one vector per token use tokenEmbeddings, for one per text create the context with "
+                    + "ContextOptions.pooling(Pooling.MEAN)";
+            case RANK -> "; the model " + model.path().getFileName() + " is a reranker: use rerank(query, documents)";
+            default -> allowed[0] == Pooling.RANK
+                    ? "; the model " + model.path().getFileName() + " is not a reranker (a reranker GGUF names "
+                            + "pooling type 4, rank, and has a classification head)"
+                    : "";
+        };
+        throw new IllegalStateException(call + " needs pooling " + (allowed.length == 1 ? allowed[0]
+                : Arrays.toString(allowed)) + ", but this context pools with " + pooling + hint);
+    }
+
+    /** {@code tokens}, after checking it is not empty and fits one embeddings decode. */
+    private int[] checkedInput(int[] tokens, String which) {
+        if (tokens.length == 0) {
+            throw new IllegalArgumentException(which + " has no tokens");
+        }
+        int max = Math.min(decodeCapacity(), sequenceContextSize);
+        if (tokens.length > max) {
+            throw new IllegalArgumentException(which + " has " + tokens.length + " tokens; this context embeds at most "
+                    + max + " (its micro-batch size " + settings.microBatchSize() + ", batch size " + batch.capacity()
+                    + ", context per sequence " + sequenceContextSize + ")");
+        }
+        return tokens;
+    }
+
+    /**
+     * Decodes each token array as its own sequence, several per decode (within one micro-batch, so that llama.cpp
+     * pools every input whole), and returns each sequence's pooled output of {@code width} floats, in input order.
+     */
+    private List<float[]> pooled(int[][] tokenized, int width, boolean normalize) {
         try (var claim = claims.claim()) {
             ensureNoScheduler();
             clearCache();
             batch.clearAbort();
             List<float[]> out = new ArrayList<>(tokenized.length);
-            int n = modelInfo.embeddingSize();
+            int capacity = decodeCapacity();
             int next = 0;
             while (next < tokenized.length) {
                 int first = next;
                 batch.clear();
+                int used = 0;
                 while (next < tokenized.length && next - first < options.sequences()
-                        && tokenized[next].length <= batch.remaining()) {
+                        && used + tokenized[next].length <= capacity) {
                     int[] tokens = tokenized[next];
                     for (int i = 0; i < tokens.length; i++) {
                         batch.add(tokens[i], i, next - first, true);
                     }
+                    used += tokens.length;
                     next++;
                 }
                 try {
@@ -571,7 +805,7 @@ public final class LlamaContext implements AutoCloseable {
                     if (e.equals(MemorySegment.NULL)) {
                         throw new LlamaException("llama.cpp produced no embeddings");
                     }
-                    float[] v = e.reinterpret((long) n * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
+                    float[] v = e.reinterpret((long) width * Float.BYTES).toArray(ValueLayout.JAVA_FLOAT);
                     out.add(normalize ? normalized(v) : v);
                 }
             }

@@ -38,6 +38,18 @@ class NativeConstantsTest {
     }
 
     @Test
+    void poolingIsLlamaPoolingType() throws IOException {
+        Map<String, Integer> header = new LinkedHashMap<>(cEnum("include/llama.h", "llama_pooling_type",
+                "LLAMA_POOLING_TYPE_"));
+        // UNSPECIFIED is ContextOptions' unset pooling, not a member
+        assertThat(header.remove("UNSPECIFIED")).isEqualTo(-1);
+        assertMatches(header, Pooling.values(), Pooling::nativeValue, Enum::name);
+        for (Pooling p : Pooling.values()) {
+            assertThat(Pooling.of(p.nativeValue())).isSameAs(p);
+        }
+    }
+
+    @Test
     void splitModeIsLlamaSplitMode() throws IOException {
         Map<String, Integer> header = cEnum("include/llama.h", "llama_split_mode", "LLAMA_SPLIT_MODE_");
         assertMatches(header, SplitMode.values(), SplitMode::nativeValue, Enum::name);

@@ -76,6 +76,19 @@ public final class TestModels {
         return tiny(TinyModel.Spec.defaults());
     }
 
+    /**
+     * A generated tiny reranker of the Qwen3-Reranker shape ({@link TinyModel#writeReranker}), with the given rerank
+     * prompt (e.g. {@link TinyModel#QWEN3_RERANK_PROMPT}) or none, cached in target/test-models.
+     */
+    public static Path tinyReranker(String rerankPrompt) {
+        try {
+            return TinyModel.cachedReranker(TinyModel.Spec.defaults(), rerankPrompt, spmVocab(),
+                    projectRoot().resolve("java-api/target/test-models"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** An upstream reference tool built by build-native.sh (llama-simple, llama-bench, ...). */
     public static Path tool(String name) {
         Path t = nativeDir().resolve(name);
