@@ -104,7 +104,7 @@ public final class DemoModel {
      * {@code llamaffm.demo.vocab}, else {@code <llama.cpp.source>/models/ggml-vocab-llama-spm.gguf} where
      * {@code llama.cpp.source} comes from the native build's {@code build-info.properties}.
      */
-    static Path vocabulary() {
+    public static Path vocabulary() {
         List<String> tried = new ArrayList<>();
         String prop = System.getProperty("llamaffm.demo.vocab");
         if (prop != null) {

@@ -17,6 +17,7 @@ import io.github.llamaffm.Token;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.RerankScore;
 import io.github.llamaffm.examples.server.SchedulerLoop.Finished;
 import io.github.llamaffm.examples.server.SchedulerLoop.Job;
 import io.github.llamaffm.examples.server.SchedulerLoop.TokenEvent;
@@ -33,6 +34,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Objects;
@@ -47,7 +49,8 @@ import java.util.function.Consumer;
 /**
  * An OpenAI-compatible HTTP server over one model, on the JDK's {@code com.sun.net.httpserver}:
  * {@code POST /v1/chat/completions}, {@code POST /v1/completions} (both also streaming, as server-sent events),
- * {@code POST /v1/embeddings}, {@code GET /v1/models}, {@code GET /health}.
+ * {@code POST /v1/embeddings}, {@code POST /v1/rerank} (also {@code /rerank}), {@code GET /v1/models},
+ * {@code GET /health}.
  *
  * <p><b>Threads:</b> {@link #start} creates the generation context (one KV sequence per parallel request) and starts
  * <em>one</em> scheduler thread, the only user of that context: it runs
@@ -60,8 +63,12 @@ import java.util.function.Consumer;
  * {@link Options#maxQueue()} requests already wait, 429; with an {@link Options#apiKey()}, requests to {@code /v1/}
  * without {@code Authorization: Bearer <key>} get 401. Errors are OpenAI-style JSON and never contain stack traces.
  *
- * <p><b>Embeddings</b> use a second small context with {@code embeddings(true)}, created on the first
- * {@code /v1/embeddings} request (or refused with 400 when {@link Options#embeddings()} is off).
+ * <p><b>Embeddings and reranking</b> use a second small context with {@code embeddings(true)}, created on the first
+ * {@code /v1/embeddings} or {@code /v1/rerank} request (or refused with 400 when {@link Options#embeddings()} is
+ * off). {@code /v1/embeddings} takes a string, an array of strings, an array of token ids or an array of such
+ * arrays, as OpenAI's; {@code /v1/rerank} takes the common (Jina, Cohere, llama-server) shape {@code query},
+ * {@code documents}, {@code top_n}, {@code return_documents} and answers {@code results} sorted by
+ * {@code relevance_score}, each with the document's {@code index}, for a reranker GGUF (pooling rank).
  */
 public final class OpenAiServer implements AutoCloseable {
     /**
@@ -317,6 +324,9 @@ public final class OpenAiServer implements AutoCloseable {
             health(ex);
             return;
         }
+        if (path.equals("/rerank") || path.equals("/reranking") || path.equals("/v1/reranking")) {
+            path = "/v1/rerank"; // the aliases llama-server answers
+        }
         if (!path.startsWith("/v1/")) {
             throw new ApiException(404, "invalid_request_error", "unknown path " + path + " (the API is under /v1/)",
                     null, "not_found");
@@ -334,6 +344,10 @@ public final class OpenAiServer implements AutoCloseable {
             case "/v1/embeddings" -> {
                 requireMethod(method, "POST");
                 embeddings(ex);
+            }
+            case "/v1/rerank" -> {
+                requireMethod(method, "POST");
+                rerank(ex);
             }
             case "/v1/models" -> {
                 requireMethod(method, "GET");
@@ -795,42 +809,24 @@ public final class OpenAiServer implements AutoCloseable {
 
     // --- embeddings ---------------------------------------------------------------------------------------------
 
+    /** Most inputs of one {@code /v1/embeddings} request, documents of one {@code /v1/rerank} request. */
+    private static final int MAX_INPUTS = 256;
+    private static final int MAX_DOCUMENTS = 1024;
+
     private void embeddings(HttpExchange ex) throws IOException {
         JsonNode body = Requests.parse(readBody(ex));
-        if (!options.embeddings()) {
-            throw ApiException.badRequest("embeddings are not enabled on this server (it was started with "
-                    + "--no-embeddings)", null, "embeddings_disabled");
-        }
-        JsonNode input = body.get("input");
-        List<String> texts = new ArrayList<>();
-        if (input != null && input.isTextual()) {
-            texts.add(input.asText());
-        } else if (input != null && input.isArray() && !input.isEmpty() && input.get(0).isTextual()) {
-            for (JsonNode t : input) {
-                if (!t.isTextual()) {
-                    throw ApiException.badRequest("'input' must be a string or an array of strings", "input");
-                }
-                texts.add(t.asText());
-            }
-        } else {
-            throw ApiException.badRequest("'input' must be a string or a non-empty array of strings (token arrays "
-                    + "are not supported)", "input");
-        }
-        if (texts.size() > 256) {
-            throw ApiException.badRequest("at most 256 inputs per request", "input");
-        }
-        if (texts.stream().anyMatch(String::isEmpty)) {
-            throw ApiException.badRequest("inputs must not be empty", "input");
-        }
+        requireEmbeddings();
+        List<EmbeddingService.Input> inputs = embeddingInputs(body.get("input"));
         String format = body.path("encoding_format").asText("float");
         if (!format.equals("float") && !format.equals("base64")) {
             throw ApiException.badRequest("'encoding_format' must be 'float' or 'base64'", "encoding_format");
         }
+        List<EmbeddingService.Embedding> vectors = embeddings.embed(inputs);
         ObjectNode root = Requests.MAPPER.createObjectNode().put("object", "list");
         ArrayNode data = root.putArray("data");
         int tokens = 0;
-        for (int i = 0; i < texts.size(); i++) {
-            EmbeddingService.Embedding e = embeddings.embed(texts.get(i));
+        for (int i = 0; i < vectors.size(); i++) {
+            EmbeddingService.Embedding e = vectors.get(i);
             tokens += e.tokens();
             ObjectNode item = data.addObject().put("object", "embedding").put("index", i);
             if (format.equals("base64")) {
@@ -847,6 +843,112 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         root.put("model", options.modelId());
+        root.putObject("usage").put("prompt_tokens", tokens).put("total_tokens", tokens);
+        sendJson(ex, 200, root);
+    }
+
+    private void requireEmbeddings() {
+        if (!options.embeddings()) {
+            throw ApiException.badRequest("embeddings are not enabled on this server (it was started with "
+                    + "--no-embeddings)", null, "embeddings_disabled");
+        }
+    }
+
+    /** OpenAI's {@code input}: a string, strings, token ids (one input) or arrays of token ids (one per input). */
+    private static List<EmbeddingService.Input> embeddingInputs(JsonNode input) {
+        String shape = "'input' must be a non-empty string, array of strings, array of token ids or array of arrays "
+                + "of token ids";
+        List<EmbeddingService.Input> inputs = new ArrayList<>();
+        if (input != null && input.isTextual()) {
+            inputs.add(new EmbeddingService.Input.Text(input.asText()));
+        } else if (input != null && input.isArray() && !input.isEmpty() && input.get(0).isIntegralNumber()) {
+            inputs.add(new EmbeddingService.Input.Tokens(tokenIds(input, shape)));
+        } else if (input != null && input.isArray() && !input.isEmpty()) {
+            boolean texts = input.get(0).isTextual();
+            for (JsonNode t : input) {
+                if (texts && t.isTextual()) {
+                    inputs.add(new EmbeddingService.Input.Text(t.asText()));
+                } else if (!texts && t.isArray()) {
+                    inputs.add(new EmbeddingService.Input.Tokens(tokenIds(t, shape)));
+                } else {
+                    throw ApiException.badRequest(shape + " (not mixed)", "input");
+                }
+            }
+        } else {
+            throw ApiException.badRequest(shape, "input");
+        }
+        if (inputs.size() > MAX_INPUTS) {
+            throw ApiException.badRequest("at most " + MAX_INPUTS + " inputs per request", "input");
+        }
+        for (EmbeddingService.Input i : inputs) {
+            if (i instanceof EmbeddingService.Input.Text t ? t.text().isEmpty()
+                    : ((EmbeddingService.Input.Tokens) i).tokens().length == 0) {
+                throw ApiException.badRequest("inputs must not be empty", "input");
+            }
+        }
+        return inputs;
+    }
+
+    private static int[] tokenIds(JsonNode array, String shape) {
+        int[] ids = new int[array.size()];
+        for (int i = 0; i < ids.length; i++) {
+            JsonNode t = array.get(i);
+            if (!t.isIntegralNumber() || !t.canConvertToInt()) {
+                throw ApiException.badRequest(shape + "; found " + t, "input");
+            }
+            ids[i] = t.intValue();
+        }
+        return ids;
+    }
+
+    /** {@code /v1/rerank}: the shape of Jina's, Cohere's and llama-server's rerank APIs. */
+    private void rerank(HttpExchange ex) throws IOException {
+        JsonNode body = Requests.parse(readBody(ex));
+        requireEmbeddings();
+        JsonNode query = body.get("query");
+        if (query == null || !query.isTextual() || query.asText().isEmpty()) {
+            throw ApiException.badRequest("'query' must be a non-empty string", "query");
+        }
+        JsonNode docs = body.get("documents");
+        if (docs == null || !docs.isArray() || docs.isEmpty()) {
+            throw ApiException.badRequest("'documents' must be a non-empty array of strings", "documents");
+        }
+        if (docs.size() > MAX_DOCUMENTS) {
+            throw ApiException.badRequest("at most " + MAX_DOCUMENTS + " documents per request", "documents");
+        }
+        List<String> documents = new ArrayList<>();
+        for (JsonNode d : docs) {
+            JsonNode text = d.isObject() ? d.get("text") : d; // Cohere v1 / Jina also take {"text": ...}
+            if (text == null || !text.isTextual()) {
+                throw ApiException.badRequest("'documents' must be strings (or objects with a string 'text')",
+                        "documents");
+            }
+            documents.add(text.asText());
+        }
+        int topN = documents.size();
+        JsonNode top = body.get("top_n");
+        if (top != null && !top.isNull()) {
+            if (!top.isIntegralNumber() || !top.canConvertToInt() || top.intValue() < 1) {
+                throw ApiException.badRequest("'top_n' must be a positive integer", "top_n");
+            }
+            topN = Math.min(topN, top.intValue());
+        }
+        JsonNode returnDocs = body.get("return_documents");
+        if (returnDocs != null && !returnDocs.isNull() && !returnDocs.isBoolean()) {
+            throw ApiException.badRequest("'return_documents' must be a boolean", "return_documents");
+        }
+        boolean withDocuments = returnDocs != null && returnDocs.asBoolean();
+        List<RerankScore> scores = new ArrayList<>(embeddings.rerank(query.asText(), documents));
+        int tokens = scores.stream().mapToInt(RerankScore::tokens).sum();
+        scores.sort(Comparator.comparingDouble((RerankScore s) -> s.score()).reversed());
+        ObjectNode root = Requests.MAPPER.createObjectNode().put("object", "list").put("model", options.modelId());
+        ArrayNode results = root.putArray("results");
+        for (RerankScore s : scores.subList(0, topN)) {
+            ObjectNode r = results.addObject().put("index", s.index()).put("relevance_score", s.score());
+            if (withDocuments) {
+                r.putObject("document").put("text", documents.get(s.index()));
+            }
+        }
         root.putObject("usage").put("prompt_tokens", tokens).put("total_tokens", tokens);
         sendJson(ex, 200, root);
     }
