@@ -8,6 +8,7 @@ import io.github.llamaffm.examples.cli.SoakServeCommand;
 import io.github.llamaffm.examples.cli.ChatCommand;
 import io.github.llamaffm.examples.cli.CliException;
 import io.github.llamaffm.examples.cli.EmbedCommand;
+import io.github.llamaffm.examples.cli.RerankCommand;
 import io.github.llamaffm.examples.cli.GenerateCommand;
 import io.github.llamaffm.examples.cli.InfoCommand;
 import io.github.llamaffm.examples.cli.NativeLog;
@@ -55,6 +56,7 @@ import java.util.concurrent.Callable;
                 InfoCommand.class,
                 TokenizeCommand.class,
                 EmbedCommand.class,
+                RerankCommand.class,
                 BenchCommand.class,
                 ServeCommand.class,
                 BenchServeCommand.class,

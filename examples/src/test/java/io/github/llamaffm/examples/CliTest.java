@@ -40,10 +40,15 @@ class CliTest {
     }
 
     static Run runWithInput(String stdin, String... args) {
+        return runIn(demoCache, stdin, args);
+    }
+
+    /** Runs {@code llama-ffm args... --demo-cache <cache>} with {@code stdin} as standard input. */
+    static Run runIn(Path cache, String stdin, String... args) {
         List<String> all = new ArrayList<>(List.of(args));
         if (!all.isEmpty() && !all.getFirst().startsWith("-") && !all.getFirst().equals("help")) {
             all.add("--demo-cache");
-            all.add(demoCache.toString());
+            all.add(cache.toString());
         }
         StringWriter out = new StringWriter();
         StringWriter err = new StringWriter();

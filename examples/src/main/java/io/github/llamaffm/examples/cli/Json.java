@@ -9,6 +9,8 @@ import java.io.PrintWriter;
 /** JSON output of the {@code --json} options. */
 final class Json {
     static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** One object per line ({@code --jsonl}). */
+    static final ObjectMapper COMPACT = new ObjectMapper();
 
     private Json() {
     }
