@@ -44,6 +44,24 @@
  * Mistral 7B's guardrails: {@link io.github.llamaffm.ChatSession.Options#withGuardrails} (the paper's system
  * prompt) and {@link io.github.llamaffm.Moderation} (self-reflection classification into the paper's categories).
  *
+ * <h2>Embeddings and reranking (retrieval)</h2>
+ * An embeddings context ({@link io.github.llamaffm.ContextOptions.Builder#embeddings(boolean) embeddings(true)})
+ * pools the way the model's file says ({@link io.github.llamaffm.Pooling}: mean, CLS, last; mean for models that name
+ * none) or as {@link io.github.llamaffm.ContextOptions.Builder#pooling(Pooling)} sets, several texts per decode.
+ * Pooling {@code NONE} gives one vector per token; a reranker GGUF (pooling {@code RANK}) scores query/document pairs
+ * laid out with the model's own rerank prompt, as llama-server does.
+ * {@snippet :
+ * try (LlamaContext ctx = embedder.newContext(ContextOptions.builder().embeddings(true).sequences(8).kvUnified(true).build())) {
+ *     List<float[]> vectors = ctx.embed(List.of("first passage", "second passage"), true);   // unit length
+ * }
+ * try (LlamaContext ctx = embedder.newContext(ContextOptions.builder().embeddings(true).pooling(Pooling.NONE).build())) {
+ *     List<float[]> perToken = ctx.tokenEmbeddings("late interaction", false);
+ * }
+ * try (LlamaContext ctx = reranker.newContext(ContextOptions.builder().embeddings(true).sequences(4).kvUnified(true).build())) {
+ *     List<RerankScore> scores = ctx.rerank("What is a panda?", List.of("hi", "The giant panda is a bear."));
+ * }
+ * }
+ *
  * <h2>The object graph</h2>
  * {@link io.github.llamaffm.LlamaRuntime} (library, devices) &rarr; {@link io.github.llamaffm.LlamaModel} (weights,
  * {@link io.github.llamaffm.Vocabulary}, {@link io.github.llamaffm.ModelInfo}) &rarr;
