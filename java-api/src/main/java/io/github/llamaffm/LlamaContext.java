@@ -765,7 +765,7 @@ public final class LlamaContext implements AutoCloseable {
         if (tokens.length > max) {
             throw new IllegalArgumentException(which + " has " + tokens.length + " tokens; this context embeds at most "
                     + max + " (its micro-batch size " + settings.microBatchSize() + ", batch size " + batch.capacity()
-                    + ", context per sequence " + sequenceContextSize + ")");
+                    + ", context per sequence " + sequenceContextSize + "; raise ContextOptions.microBatchSize and batchSize)");
         }
         return tokens;
     }
