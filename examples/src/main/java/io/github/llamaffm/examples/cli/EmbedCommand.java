@@ -88,11 +88,7 @@ public final class EmbedCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ContextOptions base = contextArgs.options();
-        ContextOptions.Builder options = base.toBuilder().embeddings(true).kvUnified(true);
-        if (base.sequences() == 1 && base.microBatchSize() % SEQUENCES == 0) {
-            options.sequences(SEQUENCES);
-        }
+        ContextOptions.Builder options = embeddingsOptions(contextArgs.options());
         if (pooling != null) {
             options.pooling(pooling);
         }
@@ -154,6 +150,18 @@ public final class EmbedCommand implements Callable<Integer> {
             err.flush();
         }
         return 0;
+    }
+
+    /**
+     * The context of {@code embed} and {@code rerank}: embeddings, a unified KV cache, and {@value #SEQUENCES}
+     * inputs per decode unless the options say how many.
+     */
+    static ContextOptions.Builder embeddingsOptions(ContextOptions base) {
+        ContextOptions.Builder options = base.toBuilder().embeddings(true).kvUnified(true);
+        if (base.sequences() == 1 && base.microBatchSize() % SEQUENCES == 0) {
+            options.sequences(SEQUENCES);
+        }
+        return options;
     }
 
     private static String line(float[] v) {

@@ -1,6 +1,5 @@
 package io.github.llamaffm.examples.cli;
 
-import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
 import io.github.llamaffm.RerankScore;
@@ -32,8 +31,6 @@ import java.util.concurrent.Callable;
                 + "score, index, document.",
                 "The pair is laid out with the model's own rerank prompt, as llama-server does."})
 public final class RerankCommand implements Callable<Integer> {
-    private static final int SEQUENCES = 8;
-
     @Spec
     CommandSpec spec;
 
@@ -76,13 +73,8 @@ public final class RerankCommand implements Callable<Integer> {
         }
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        ContextOptions base = contextArgs.options();
-        ContextOptions.Builder options = base.toBuilder().embeddings(true).kvUnified(true);
-        if (base.sequences() == 1 && base.microBatchSize() % SEQUENCES == 0) {
-            options.sequences(SEQUENCES);
-        }
         try (LlamaModel model = modelArgs.load(err, cli.showProgress(), false);
-             LlamaContext ctx = model.newContext(options.build())) {
+             LlamaContext ctx = model.newContext(EmbedCommand.embeddingsOptions(contextArgs.options()).build())) {
             List<RerankScore> scores = new ArrayList<>(ctx.rerank(query, docs));
             scores.sort(Comparator.comparingDouble(RerankScore::score).reversed());
             List<RerankScore> shown = scores.subList(0, top == null ? scores.size() : Math.min(top, scores.size()));

@@ -26,7 +26,7 @@ import java.util.concurrent.TimeUnit;
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
         description = {"Serve the model over an OpenAI-compatible HTTP API: POST /v1/chat/completions, "
                 + "POST /v1/completions (both with \"stream\": true as server-sent events), POST /v1/embeddings, "
-                + "GET /v1/models, GET /health.",
+                + "POST /v1/rerank (reranker models), GET /v1/models, GET /health.",
                 "Up to --parallel requests generate at once and share every decode step (continuous batching); "
                         + "--ctx-size is the KV cache of all of them together, so each request holds "
                         + "ctx-size / parallel tokens (prompt and reply).",
