@@ -358,6 +358,10 @@ public final class ContextOptions {
         /** Back to the default of {@link #backendSampling(boolean)} (unset: on when fully offloaded to a GPU). */
         public Builder defaultBackendSampling() {
             this.backendSampling = null;
+            return this;
+        }
+
+        /**
          * How an embeddings context pools a text's token vectors: {@link Pooling#NONE} for one vector per token
          * ({@link LlamaContext#tokenEmbeddings}), {@link Pooling#MEAN}/{@link Pooling#CLS}/{@link Pooling#LAST} for
          * one per text ({@link LlamaContext#embed}), {@link Pooling#RANK} for a reranker's scores
