@@ -136,8 +136,10 @@ public final class ContextOptions {
             return backendSampling;
         }
         boolean allOffloaded = model.gpuLayers() < 0 || model.gpuLayers() > layers;
-        return allOffloaded && devices.stream().anyMatch(d -> d.type() == BackendDevice.Type.GPU
-                || d.type() == BackendDevice.Type.INTEGRATED_GPU);
+        // An RPC server's device stays registered once any model used it: it counts only for models loaded with it.
+        return allOffloaded && devices.stream().anyMatch(d -> (d.type() == BackendDevice.Type.GPU
+                || d.type() == BackendDevice.Type.INTEGRATED_GPU)
+                && (!d.name().startsWith("RPC") || model.rpcServers().contains(d.description())));
     }
 
     private static OptionalInt optional(int value) {

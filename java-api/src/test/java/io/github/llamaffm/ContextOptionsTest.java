@@ -73,4 +73,19 @@ class ContextOptionsTest {
             }
         }
     }
+
+    @Test
+    void backendSamplingCountsOnlyTheRpcServersTheModelUses() {
+        // ggml keeps an RPC server's device registered after the model that used it is gone
+        java.util.List<BackendDevice> devices = java.util.List.of(
+                new BackendDevice("CPU", "cpu", BackendDevice.Type.CPU, 0, 0),
+                new BackendDevice("RPC0[127.0.0.1:50052]", "127.0.0.1:50052", BackendDevice.Type.GPU, 0, 0));
+        ContextOptions unset = ContextOptions.defaults();
+        assertThat(unset.resolveBackendSampling(ModelOptions.defaults(), 2, devices)).isFalse();
+        assertThat(unset.resolveBackendSampling(ModelOptions.builder().rpcServers(java.util.List.of("127.0.0.1:50052"))
+                .build(), 2, devices)).isTrue();
+        java.util.List<BackendDevice> gpu = java.util.List.of(
+                new BackendDevice("CUDA0", "NVIDIA H100", BackendDevice.Type.GPU, 0, 0));
+        assertThat(unset.resolveBackendSampling(ModelOptions.defaults(), 2, gpu)).isTrue();
+    }
 }
