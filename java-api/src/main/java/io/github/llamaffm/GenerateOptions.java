@@ -1,6 +1,9 @@
 package io.github.llamaffm;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 
@@ -17,6 +20,7 @@ public final class GenerateOptions {
     private final int topProbabilities;
     private final boolean addSpecial;
     private final boolean parseSpecial;
+    private final Map<LoraAdapter, Float> loras;
 
     private GenerateOptions(Builder b) {
         this.maxTokens = b.maxTokens;
@@ -35,6 +39,7 @@ public final class GenerateOptions {
         this.topProbabilities = b.topProbabilities;
         this.addSpecial = b.addSpecial;
         this.parseSpecial = b.parseSpecial;
+        this.loras = b.loras;
     }
 
     public static GenerateOptions defaults() {
@@ -50,6 +55,7 @@ public final class GenerateOptions {
                 .probabilities(probabilities).topProbabilities(topProbabilities).addSpecial(addSpecial)
                 .parseSpecial(parseSpecial);
         b.jsonSchema = jsonSchema;
+        b.loras = loras;
         return b;
     }
 
@@ -64,12 +70,18 @@ public final class GenerateOptions {
     public int topProbabilities() { return topProbabilities; }
     public boolean addSpecial() { return addSpecial; }
     public boolean parseSpecial() { return parseSpecial; }
+    /**
+     * The LoRA adapters (with scales) this generation runs with, if set; empty (unset) means the context's own
+     * ({@link LlamaContext#setLoras}).
+     */
+    public Optional<Map<LoraAdapter, Float>> loras() { return Optional.ofNullable(loras); }
 
     @Override
     public String toString() {
         return "GenerateOptions[maxTokens=" + maxTokens + ", sampler=" + sampler
                 + (jsonSchema == null ? "" : ", jsonSchema=" + jsonSchema.length() + " chars") + ", stopStrings=" + stopStrings
-                + ", probabilities=" + probabilities + ", addSpecial=" + addSpecial + ", parseSpecial=" + parseSpecial + "]";
+                + ", probabilities=" + probabilities + ", addSpecial=" + addSpecial + ", parseSpecial=" + parseSpecial
+                + (loras == null ? "" : ", loras=" + loras) + "]";
     }
 
     public static final class Builder {
@@ -81,8 +93,38 @@ public final class GenerateOptions {
         private int topProbabilities;
         private boolean addSpecial = true;
         private boolean parseSpecial = true;
+        private Map<LoraAdapter, Float> loras;
 
         private Builder() {}
+
+        /**
+         * LoRA adapters (loaded with {@link LlamaModel#loadLora}) with their scales for this generation only, instead
+         * of the context's own ({@link LlamaContext#setLoras}); an empty map runs the base model. In a
+         * {@link SequenceScheduler}, sequences with different adapters are decoded in separate batches (as llama-server
+         * does), and a sequence's cached prompt is reused only by a generation with the same adapters. Defaults to
+         * unset: the context's adapters.
+         *
+         * @throws IllegalArgumentException if a scale is not finite
+         */
+        public Builder loras(Map<LoraAdapter, Float> adapters) {
+            Map<LoraAdapter, Float> copy = new LinkedHashMap<>();
+            Objects.requireNonNull(adapters, "adapters").forEach((adapter, scale) -> {
+                Objects.requireNonNull(adapter, "adapter");
+                Objects.requireNonNull(scale, "scale");
+                if (!Float.isFinite(scale)) {
+                    throw new IllegalArgumentException("scale of " + adapter + " must be finite, was " + scale);
+                }
+                copy.put(adapter, scale);
+            });
+            this.loras = Collections.unmodifiableMap(copy);
+            return this;
+        }
+
+        /** Back to the default of {@link #loras(Map)}: the context's adapters. */
+        public Builder contextLoras() {
+            this.loras = null;
+            return this;
+        }
 
         /** Most tokens to generate; the context size also limits it. Defaults to 512. */
         public Builder maxTokens(int maxTokens) {
@@ -118,7 +160,6 @@ public final class GenerateOptions {
             return stopStrings(List.of(stopStrings));
         }
 
-        /** Compute each token's probability ({@link Token#probability()}); costs a pass over the vocabulary per token. Defaults to {@code false}. */
         /**
          * Also list the {@code n} most likely tokens of each step's raw distribution in {@link Token#top()} (OpenAI's
          * {@code top_logprobs}); implies {@link #probabilities(boolean)}. 0 (none) by default; at most 20.
@@ -131,6 +172,10 @@ public final class GenerateOptions {
             return this;
         }
 
+        /**
+         * Compute each token's probability ({@link Token#probability()}); costs a pass over the vocabulary per token.
+         * Defaults to {@code false}.
+         */
         public Builder probabilities(boolean probabilities) {
             this.probabilities = probabilities;
             return this;

@@ -70,8 +70,14 @@ public final class LlamaContext implements AutoCloseable {
 
     private Generation active;
     /** The LoRA adapters applied, with their scales; each holds a reference on its adapter's handle. */
+    /** The context's own adapters ({@link #setLoras}): a generation's unless its options name others. */
     private Map<LoraAdapter, Float> loras = Map.of();
-    /** The handles of {@link #loras}, released when the context is freed (shared with the free action). */
+    /** The adapters llama.cpp applies now (the last decode's). */
+    private Map<LoraAdapter, Float> appliedLoras = Map.of();
+    /** Retained handles of {@link #appliedLoras} and of {@link #loras} (one retain each). */
+    private List<NativeHandle> appliedHandles = List.of();
+    private List<NativeHandle> defaultHandles = List.of();
+    /** Both lists together, released when the context is freed (shared with the free action). */
     private final List<NativeHandle> loraHandles = new java.util.concurrent.CopyOnWriteArrayList<>();
     /** The open scheduler, which owns the KV cache while open. */
     private SequenceScheduler scheduler;
@@ -180,6 +186,52 @@ public final class LlamaContext implements AutoCloseable {
      * @throws IllegalArgumentException if an adapter was loaded for another model, is closed, or a scale is not finite
      */
     public void setLoras(Map<LoraAdapter, Float> adapters) {
+        Map<LoraAdapter, Float> copy = checkedAdapters(adapters);
+        try (var claim = claims.claim()) {
+            ensureNoScheduler();
+            if (copy.equals(loras) && copy.equals(appliedLoras)) {
+                return;
+            }
+            List<NativeHandle> retained = retain(copy);
+            try {
+                applyAdapters(copy);
+            } catch (RuntimeException e) {
+                retained.forEach(NativeHandle::release);
+                throw e;
+            }
+            endActive();
+            clearCache();
+            defaultHandles.forEach(NativeHandle::release);
+            defaultHandles = retained;
+            loras = copy;
+            syncHandles();
+        }
+    }
+
+    /** Retains each adapter's handle (an adapter closed meanwhile is an IllegalArgumentException). */
+    private static List<NativeHandle> retain(Map<LoraAdapter, Float> set) {
+        List<NativeHandle> retained = new ArrayList<>();
+        try {
+            for (LoraAdapter adapter : set.keySet()) {
+                adapter.handle().retain();
+                retained.add(adapter.handle());
+            }
+        } catch (RuntimeException e) {
+            retained.forEach(NativeHandle::release);
+            throw new IllegalArgumentException("an adapter was closed while being applied", e);
+        }
+        return List.copyOf(retained);
+    }
+
+    private void syncHandles() {
+        List<NativeHandle> all = new ArrayList<>(appliedHandles);
+        all.addAll(defaultHandles);
+        loraHandles.clear();
+        loraHandles.addAll(all);
+    }
+
+    /** A validated, unmodifiable copy of an adapter set (the model's own adapters, open, finite scales). */
+    private Map<LoraAdapter, Float> checkedAdapters(Map<LoraAdapter, Float> adapters) {
         Objects.requireNonNull(adapters, "adapters");
         Map<LoraAdapter, Float> copy = new LinkedHashMap<>();
         adapters.forEach((adapter, scale) -> {
@@ -197,45 +249,46 @@ public final class LlamaContext implements AutoCloseable {
             }
             copy.put(adapter, scale);
         });
-        try (var claim = claims.claim()) {
-            ensureNoScheduler();
-            if (copy.equals(loras)) {
-                return;
-            }
-            List<NativeHandle> retained = new ArrayList<>();
-            try {
-                for (LoraAdapter adapter : copy.keySet()) {
-                    adapter.handle().retain();
-                    retained.add(adapter.handle());
-                }
-            } catch (RuntimeException e) {
-                retained.forEach(NativeHandle::release);
-                throw new IllegalArgumentException("an adapter was closed while being applied", e);
-            }
-            try (Arena a = Arena.ofConfined()) {
-                int n = copy.size();
-                MemorySegment ptrs = a.allocate(ValueLayout.ADDRESS, Math.max(1, n));
-                MemorySegment scales = a.allocate(ValueLayout.JAVA_FLOAT, Math.max(1, n));
-                int i = 0;
-                for (Map.Entry<LoraAdapter, Float> e : copy.entrySet()) {
-                    ptrs.setAtIndex(ValueLayout.ADDRESS, i, e.getKey().segment());
-                    scales.setAtIndex(ValueLayout.JAVA_FLOAT, i, e.getValue());
-                    i++;
-                }
-                if (Llama.llama_set_adapters_lora(ctx, ptrs, n, scales) != 0) {
-                    retained.forEach(NativeHandle::release);
-                    throw new LlamaException("llama.cpp could not apply the LoRA adapters" + NativeRuntime.lastErrorSuffix());
-                }
-            }
-            endActive();
-            clearCache();
-            for (NativeHandle old : loraHandles) {
-                old.release();
-            }
-            loraHandles.clear();
-            loraHandles.addAll(retained);
-            loras = Collections.unmodifiableMap(copy);
+        return Collections.unmodifiableMap(copy);
+    }
+
+    /**
+     * {@code options} with its adapter set resolved ({@link GenerateOptions#loras()}: the context's own when unset)
+     * and validated: what a generation or a scheduled sequence runs with, and the tag of the cells it computes.
+     */
+    GenerateOptions withAdapters(GenerateOptions options) {
+        Map<LoraAdapter, Float> set = options.loras().isPresent() ? checkedAdapters(options.loras().get()) : loras;
+        return options.toBuilder().loras(set).build();
+    }
+
+    /**
+     * Makes {@code set} the adapters llama.cpp applies from the next decode on (nothing when it already is). The
+     * cache is left alone: each sequence's {@link TokenHistory} knows the set its cells were computed with.
+     */
+    void applyAdapters(Map<LoraAdapter, Float> set) {
+        if (set.equals(appliedLoras)) {
+            return;
         }
+        List<NativeHandle> retained = retain(set);
+        try (Arena a = Arena.ofConfined()) {
+            int n = set.size();
+            MemorySegment ptrs = a.allocate(ValueLayout.ADDRESS, Math.max(1, n));
+            MemorySegment scales = a.allocate(ValueLayout.JAVA_FLOAT, Math.max(1, n));
+            int i = 0;
+            for (Map.Entry<LoraAdapter, Float> e : set.entrySet()) {
+                ptrs.setAtIndex(ValueLayout.ADDRESS, i, e.getKey().segment());
+                scales.setAtIndex(ValueLayout.JAVA_FLOAT, i, e.getValue());
+                i++;
+            }
+            if (Llama.llama_set_adapters_lora(ctx, ptrs, n, scales) != 0) {
+                retained.forEach(NativeHandle::release);
+                throw new LlamaException("llama.cpp could not apply the LoRA adapters" + NativeRuntime.lastErrorSuffix());
+            }
+        }
+        appliedHandles.forEach(NativeHandle::release);
+        appliedHandles = retained;
+        appliedLoras = set;
+        syncHandles();
     }
 
     /**
@@ -348,6 +401,8 @@ public final class LlamaContext implements AutoCloseable {
         }
         ensureNoScheduler();
         endActive();
+        options = withAdapters(options);
+        applyAdapters(options.loras().orElseThrow());
         active = new Generation(claims, batch, new SequenceEngine(0, vocabulary, tokens, options,
                 sequenceContextSize, history, shift, ctx, settings.backendSampling() ? ctx : null));
         return active;
@@ -407,7 +462,8 @@ public final class LlamaContext implements AutoCloseable {
             clearCache();
             batch.clearAbort();
             scheduler = new SequenceScheduler(claims, batch, memory, vocabulary, options.sequences(),
-                    sequenceContextSize, rollingWindow, shift, !options.kvUnified(), settings.backendSampling());
+                    sequenceContextSize, rollingWindow, shift, !options.kvUnified(), settings.backendSampling(),
+                    this::withAdapters, this::applyAdapters);
             return scheduler;
         }
     }
@@ -438,6 +494,8 @@ public final class LlamaContext implements AutoCloseable {
                         + " would exceed the context size " + sequenceContextSize);
             }
             batch.clearAbort();
+            applyAdapters(loras);
+            history.continueWith(loras);
             for (int start = 0; start < tokens.length; start += batch.capacity()) {
                 int n = Math.min(batch.capacity(), tokens.length - start);
                 batch.clear();

@@ -99,6 +99,11 @@ final class SequenceEngine {
                 && chain.attachTo(samplingContext, sequence);
     }
 
+    /** The LoRA adapter set this sequence runs with (resolved by its context: never unset here). */
+    java.util.Map<LoraAdapter, Float> adapters() {
+        return options.loras().orElse(java.util.Map.of());
+    }
+
     /** Whether this sequence's sampler runs in the decode graph ({@link ContextOptions.Builder#backendSampling}). */
     boolean backendSampling() {
         return backendSampling;
@@ -114,7 +119,7 @@ final class SequenceEngine {
         if (perfContext != null) {
             PerfCounters.reset(perfContext);
         }
-        cachedPromptTokens = history.reusePrefix(prompt);
+        cachedPromptTokens = history.reusePrefix(prompt, adapters());
         fed = cachedPromptTokens;
         position = cachedPromptTokens;
     }

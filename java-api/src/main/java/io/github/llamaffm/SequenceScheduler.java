@@ -160,17 +160,27 @@ public final class SequenceScheduler implements AutoCloseable {
     private final boolean keepCells;
     /** Whether eligible sequences sample inside the decode graph ({@link ContextSettings#backendSampling()}). */
     private final boolean backendSampling;
+    /** The context's resolution of a generation's LoRA adapters ({@link GenerateOptions#loras()}), and its setter. */
+    private final java.util.function.UnaryOperator<GenerateOptions> resolveAdapters;
+    private final java.util.function.Consumer<java.util.Map<LoraAdapter, Float>> applyAdapters;
     /** Active sequences in submission order. */
     private final List<Sequence> active = new ArrayList<>();
     private int rotation;
+    /** The LoRA adapter set of the step being planned ({@link #plan()}). */
+    private java.util.Map<LoraAdapter, Float> adapterSet;
+    private long adapterTurn;
     private long decodeCalls;
     private long decodedTokens;
     private boolean closed;
 
     SequenceScheduler(ThreadClaim claims, NativeBatch batch, MemorySegment memory, Vocabulary vocabulary,
                       int sequences, int sequenceContextSize, int rollingWindow, SequenceEngine.Shift shift,
-                      boolean keepCells, boolean backendSampling) {
+                      boolean keepCells, boolean backendSampling,
+                      java.util.function.UnaryOperator<GenerateOptions> resolveAdapters,
+                      java.util.function.Consumer<java.util.Map<LoraAdapter, Float>> applyAdapters) {
         this.backendSampling = backendSampling;
+        this.resolveAdapters = resolveAdapters;
+        this.applyAdapters = applyAdapters;
         this.claims = claims;
         this.batch = batch;
         this.memory = memory;
@@ -218,7 +228,8 @@ public final class SequenceScheduler implements AutoCloseable {
         }
     }
 
-    private Sequence add(int[] tokens, GenerateOptions options, Listener listener) {
+    private Sequence add(int[] tokens, GenerateOptions requested, Listener listener) {
+        GenerateOptions options = resolveAdapters.apply(requested);
         if (tokens.length == 0) {
             throw new IllegalArgumentException("prompt is empty (no tokens)");
         }
@@ -227,7 +238,7 @@ public final class SequenceScheduler implements AutoCloseable {
                     + sequenceContextSize + " (the context size divided by the number of sequences), including room "
                     + "for at least one generated token");
         }
-        int id = freeSequenceFor(tokens);
+        int id = freeSequenceFor(tokens, options.loras().orElseThrow());
         if (id < 0) {
             throw new SequencesBusyException(slots.length);
         }
@@ -245,14 +256,14 @@ public final class SequenceScheduler implements AutoCloseable {
      * The free sequence whose cells share the longest prefix with {@code prompt}; without any common prefix, the one
      * used least recently (so the others' caches live longer). -1 if none is free.
      */
-    private int freeSequenceFor(int[] prompt) {
+    private int freeSequenceFor(int[] prompt, java.util.Map<LoraAdapter, Float> adapters) {
         int best = -1;
         int bestCommon = 0;
         for (int i = 0; i < slots.length; i++) {
             if (slots[i] != null) {
                 continue;
             }
-            int common = histories[i].commonPrefix(prompt);
+            int common = histories[i].commonPrefix(prompt, adapters);
             if (best < 0 || common > bestCommon || (common == bestCommon && lastUsed[i] < lastUsed[best])) {
                 best = i;
                 bestCommon = common;
@@ -288,6 +299,7 @@ public final class SequenceScheduler implements AutoCloseable {
             if (plan.isEmpty()) {
                 return !active.isEmpty();
             }
+            applyAdapters.accept(adapterSet);
             batch.clear();
             for (Slice slice : plan) {
                 if (slice.count() > 0) {
@@ -329,12 +341,27 @@ public final class SequenceScheduler implements AutoCloseable {
     private List<Slice> plan() {
         List<Slice> plan = new ArrayList<>();
         int budget = batch.capacity();
+        // One LoRA adapter set per decode (llama.cpp applies adapters per context, as llama-server batches): the set
+        // of the sequence whose turn it is; sequences with another set wait for a later step.
+        adapterSet = null;
         List<Sequence> generating = new ArrayList<>();
         for (Sequence s : active) {
             if (s.engine.hasPendingToken()) {
                 generating.add(s);
             }
         }
+        List<Sequence> withWork = new ArrayList<>();
+        for (Sequence s : active) {
+            if (s.engine.hasPendingToken() || s.engine.promptRemaining() > 0) {
+                withWork.add(s);
+            }
+        }
+        if (!withWork.isEmpty()) {
+            // Round robin over the sequences with work, so no adapter set waits forever behind another.
+            adapterSet = withWork.get((int) (adapterTurn++ % withWork.size())).engine.adapters();
+        }
+        final java.util.Map<LoraAdapter, Float> set = adapterSet;
+        generating.removeIf(s -> !s.engine.adapters().equals(set));
         int g = generating.size();
         for (int k = 0; k < g; k++) {
             // Rotate the start so that no sequence waits forever when the batch is smaller than the sequence count.
@@ -363,6 +390,9 @@ public final class SequenceScheduler implements AutoCloseable {
         for (Sequence s : active) {
             if (budget == 0) {
                 break;
+            }
+            if (!s.engine.adapters().equals(set)) {
+                continue;
             }
             int remaining = s.engine.promptRemaining();
             if (remaining > 0) {

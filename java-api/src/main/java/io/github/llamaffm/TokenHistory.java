@@ -17,6 +17,11 @@ final class TokenHistory {
     private final int rollingWindow;
     private int[] tokens = new int[256];
     private int length;
+    /**
+     * The LoRA adapter set the cells were computed with (a {@code Map}, compared by equality), or a private marker when
+     * they mix several: a prompt is reused only by a generation with the same set.
+     */
+    private Object adapters = java.util.Map.of();
 
     TokenHistory(MemorySegment memory, int sequence, int rollingWindow) {
         this.memory = memory;
@@ -52,6 +57,15 @@ final class TokenHistory {
         length = Math.max(0, Math.min(length, newLength));
     }
 
+    /** Before decoding more tokens with {@code set} after the cells there: marks mixed sets as never reusable. */
+    void continueWith(Object set) {
+        if (length > 0 && !java.util.Objects.equals(adapters, set)) {
+            adapters = new Object(); // computed partly with another set: equal to no set
+        } else {
+            adapters = set;
+        }
+    }
+
     /** Removes the sequence's cells and forgets its tokens. */
     void clear() {
         Llama.llama_memory_seq_rm(memory, sequence, -1, -1);
@@ -79,6 +93,14 @@ final class TokenHistory {
      * The number of leading tokens of {@code prompt} this record shares (the prompt cache's measure of a match).
      */
     int commonPrefix(int[] prompt) {
+        return commonPrefix(prompt, adapters);
+    }
+
+    /** {@link #commonPrefix(int[])} for a generation with {@code adapterSet}: 0 unless the cells were computed with it. */
+    int commonPrefix(int[] prompt, Object adapterSet) {
+        if (!java.util.Objects.equals(adapters, adapterSet)) {
+            return 0;
+        }
         int common = 0;
         int max = Math.min(length, prompt.length);
         while (common < max && tokens[common] == prompt[common]) {
@@ -93,7 +115,11 @@ final class TokenHistory {
      *
      * @return the number of reused prompt tokens
      */
-    int reusePrefix(int[] prompt) {
+    int reusePrefix(int[] prompt, Object adapterSet) {
+        if (!java.util.Objects.equals(adapters, adapterSet)) {
+            clear(); // computed with other adapters: nothing to reuse
+            adapters = adapterSet;
+        }
         int common = commonPrefix(prompt);
         if (common == prompt.length) {
             common--; // the last prompt token must be decoded again to get its logits

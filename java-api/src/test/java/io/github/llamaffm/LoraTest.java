@@ -13,7 +13,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -125,28 +124,61 @@ class LoraTest {
     }
 
     /** A LoRA GGUF for {@link #TARGETS} of {@code model}'s shapes: A is [in, rank], B is [rank, out] (ggml order). */
-    private static Map<String, float[][]> writeLora(Path model, Path out, String arch, double std) throws IOException {
-        GgufFile g = GgufFile.read(model);
-        GgufWriter w = new GgufWriter();
-        w.putString("general.architecture", arch);
-        w.putString("general.type", "adapter");
-        w.putString("adapter.type", "lora");
-        w.putFloat32("adapter.lora.alpha", ALPHA);
-        Random rng = new Random(11);
-        Map<String, float[][]> ab = new java.util.LinkedHashMap<>();
-        for (String name : TARGETS) {
-            GgufTensorInfo t = g.tensor(name).orElseThrow();
-            int in = Math.toIntExact(t.dims().get(0));
-            int outDim = Math.toIntExact(t.dims().get(1));
-            float[] a = gaussian(rng, in * RANK, std * 4);
-            float[] b = gaussian(rng, RANK * outDim, std * 4);
-            String stem = name.substring(0, name.length() - ".weight".length()) + ".weight";
-            w.addTensor(stem + ".lora_a", GgmlType.F32, a, in, RANK);
-            w.addTensor(stem + ".lora_b", GgmlType.F32, b, RANK, outDim);
-            ab.put(name, new float[][] {a, b});
+    /**
+     * Adapters per generation ({@link GenerateOptions.Builder#loras}): the same text as a context whose own set is
+     * that adapter, the context's set untouched, no prompt reuse across sets; in a scheduler, two sequences with
+     * different sets run at once and each gives its single-run text.
+     */
+    @Test
+    void adaptersPerGenerationAndPerScheduledSequence() throws IOException {
+        Path base = TestModels.tiny();
+        Path lora = dir.resolve("strong.gguf");
+        writeLora(base, lora, "llama", 0.1);
+        String prompt = "Once upon a time";
+        GenerateOptions greedy = GenerateOptions.builder().maxTokens(16).sampler(Sampler.greedy()).build();
+        try (LlamaModel m = LlamaModel.load(base); LoraAdapter adapter = m.loadLora(lora)) {
+            GenerateOptions withAdapter = greedy.toBuilder().loras(Map.of(adapter, 1f)).build();
+            String plain;
+            String adapted;
+            try (LlamaContext ctx = m.newContext(options())) {
+                plain = ctx.generate(prompt, greedy).text();
+                ctx.setLoras(Map.of(adapter, 1f));
+                adapted = ctx.generate(prompt, greedy).text();
+            }
+            assertThat(adapted).isNotEqualTo(plain);
+            try (LlamaContext ctx = m.newContext(options())) {
+                assertThat(ctx.generate(prompt, withAdapter).text()).isEqualTo(adapted);
+                assertThat(ctx.loras()).as("the context's own set is untouched").isEmpty();
+                GenerationResult back = ctx.generate(prompt, greedy).result();
+                assertThat(back.text()).isEqualTo(plain);
+                assertThat(back.cachedPromptTokens()).as("cells computed with the adapter are not reused").isZero();
+                assertThat(ctx.generate(prompt, greedy).result().cachedPromptTokens()).as("same set: reused")
+                        .isPositive();
+                assertThat(ctx.generate(prompt, greedy.toBuilder().loras(Map.of()).build()).text())
+                        .as("an empty set: the base model").isEqualTo(plain);
+            }
+            try (LlamaContext ctx = m.newContext(ContextOptions.builder().contextSize(512).sequences(2).threads(1)
+                    .build());
+                 SequenceScheduler scheduler = ctx.newScheduler()) {
+                StringBuilder a = new StringBuilder();
+                StringBuilder b = new StringBuilder();
+                scheduler.submit(prompt, withAdapter, (s, t) -> a.append(t.text()));
+                scheduler.submit(prompt, greedy, (s, t) -> b.append(t.text()));
+                while (scheduler.step()) {
+                    // both sets take turns
+                }
+                assertThat(a.toString()).isEqualTo(adapted);
+                assertThat(b.toString()).isEqualTo(plain);
+            }
+            try (LlamaModel other = LlamaModel.load(base); LlamaContext ctx = other.newContext(options())) {
+                assertThatThrownBy(() -> ctx.generate(prompt, withAdapter)).isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining("not for this context's model");
+            }
         }
-        w.write(out);
-        return ab;
+    }
+
+    private static Map<String, float[][]> writeLora(Path model, Path out, String arch, double std) throws IOException {
+        return TinyModel.writeLora(model, out, arch, TARGETS, RANK, ALPHA, std * 4, 11);
     }
 
     /** The base model with W + factor * B A added to each target (W[j][i] at j * in + i). */
@@ -180,11 +212,4 @@ class LoraTest {
         w.write(out);
     }
 
-    private static float[] gaussian(Random rng, int n, double std) {
-        float[] v = new float[n];
-        for (int i = 0; i < n; i++) {
-            v[i] = (float) (rng.nextGaussian() * std);
-        }
-        return v;
-    }
 }

@@ -2,6 +2,7 @@ package io.github.llamaffm.internal;
 
 import io.github.llamaffm.gguf.GgmlType;
 import io.github.llamaffm.gguf.GgufFile;
+import io.github.llamaffm.gguf.GgufTensorInfo;
 import io.github.llamaffm.gguf.GgufFormatException;
 import io.github.llamaffm.gguf.GgufWriter;
 
@@ -452,5 +453,42 @@ public final class TinyModel {
             }
             return a;
         }
+    }
+
+    /**
+     * Writes a LoRA adapter for the model at {@code model} (tests and demos): for each target weight, an A ({@code in x
+     * rank}) and B ({@code rank x out}) pair of seeded Gaussian values of standard deviation {@code std}, with
+     * {@code adapter.lora.alpha} = {@code alpha}, declared for {@code architecture} (another one than the model's makes a
+     * mismatched adapter). Returns each target's {A, B} in ggml order.
+     */
+    public static java.util.Map<String, float[][]> writeLora(Path model, Path out, String architecture,
+                                                            java.util.List<String> targets, int rank, float alpha,
+                                                            double std, long seed) throws IOException {
+        GgufFile g = GgufFile.read(model);
+        GgufWriter w = new GgufWriter();
+        w.putString("general.architecture", architecture);
+        w.putString("general.type", "adapter");
+        w.putString("adapter.type", "lora");
+        w.putFloat32("adapter.lora.alpha", alpha);
+        java.util.Random rng = new java.util.Random(seed);
+        java.util.Map<String, float[][]> ab = new java.util.LinkedHashMap<>();
+        for (String name : targets) {
+            GgufTensorInfo t = g.tensor(name).orElseThrow(() -> new IllegalArgumentException("no tensor " + name));
+            int in = Math.toIntExact(t.dims().get(0));
+            int outDim = Math.toIntExact(t.dims().get(1));
+            float[] a = new float[in * rank];
+            float[] b = new float[rank * outDim];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = (float) (rng.nextGaussian() * std);
+            }
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (float) (rng.nextGaussian() * std);
+            }
+            w.addTensor(name + ".lora_a", GgmlType.F32, a, in, rank);
+            w.addTensor(name + ".lora_b", GgmlType.F32, b, rank, outDim);
+            ab.put(name, new float[][] {a, b});
+        }
+        w.write(out);
+        return ab;
     }
 }

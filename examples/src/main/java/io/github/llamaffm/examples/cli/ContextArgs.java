@@ -60,8 +60,43 @@ public final class ContextArgs {
                     + "the host). Default: on when every layer is offloaded to a GPU.")
     Boolean backendSampling;
 
-    /** Creates a context of {@code model} with {@code options} and the LoRA adapters given. */
+    /** Creates a context of {@code model} with {@code options}, then {@link #configure}s it. */
     LlamaContext newContext(LlamaModel model, ContextOptions options, CommandSpec spec) {
+        LlamaContext ctx = model.newContext(options);
+        try {
+            configure(ctx, model, spec);
+            return ctx;
+        } catch (RuntimeException e) {
+            ctx.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Applies the control vectors and LoRA adapters given to {@code ctx} (the LoRA set becomes the context's own:
+     * {@code serve} lists it in {@code /lora-adapters} and requests may pick among it).
+     */
+    void configure(LlamaContext ctx, LlamaModel model, CommandSpec spec) {
+        java.util.Map<io.github.llamaffm.ControlVector, Float> vectors = new java.util.LinkedHashMap<>();
+        try {
+            controlVectors.forEach(f -> vectors.merge(io.github.llamaffm.ControlVector.load(f), 1f, Float::sum));
+            for (int i = 0; i + 1 < controlVectorsScaled.size(); i += 2) {
+                vectors.put(io.github.llamaffm.ControlVector.load(java.nio.file.Path.of(controlVectorsScaled.get(i))),
+                        Float.parseFloat(controlVectorsScaled.get(i + 1)));
+            }
+            if (!vectors.isEmpty()) {
+                if (controlVectorLayers.isEmpty()) {
+                    ctx.setControlVectors(vectors);
+                } else {
+                    ctx.setControlVectors(vectors, controlVectorLayers.get(0), controlVectorLayers.get(1));
+                }
+            }
+        } catch (NumberFormatException e) {
+            throw new ParameterException(spec.commandLine(), "--control-vector-scaled: SCALE must be a number: "
+                    + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), "--control-vector: " + e.getMessage());
+        }
         java.util.Map<java.nio.file.Path, Float> wanted = new java.util.LinkedHashMap<>();
         loras.forEach(f -> wanted.put(f, 1f));
         for (int i = 0; i + 1 < lorasScaled.size(); i += 2) {
@@ -72,43 +107,13 @@ public final class ContextArgs {
                         + ": SCALE must be a number, was " + lorasScaled.get(i + 1));
             }
         }
-        java.util.Map<io.github.llamaffm.ControlVector, Float> vectors = new java.util.LinkedHashMap<>();
-        try {
-            controlVectors.forEach(f -> vectors.merge(io.github.llamaffm.ControlVector.load(f), 1f, Float::sum));
-            for (int i = 0; i + 1 < controlVectorsScaled.size(); i += 2) {
-                vectors.put(io.github.llamaffm.ControlVector.load(java.nio.file.Path.of(controlVectorsScaled.get(i))),
-                        Float.parseFloat(controlVectorsScaled.get(i + 1)));
-            }
-        } catch (NumberFormatException e) {
-            throw new ParameterException(spec.commandLine(), "--control-vector-scaled: SCALE must be a number: "
-                    + e.getMessage());
-        } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), "--control-vector: " + e.getMessage());
-        }
-        LlamaContext ctx = model.newContext(options);
-        if (!vectors.isEmpty()) {
-            try {
-                if (controlVectorLayers.isEmpty()) {
-                    ctx.setControlVectors(vectors);
-                } else {
-                    ctx.setControlVectors(vectors, controlVectorLayers.get(0), controlVectorLayers.get(1));
-                }
-            } catch (IllegalArgumentException e) {
-                ctx.close();
-                throw new ParameterException(spec.commandLine(), "--control-vector: " + e.getMessage());
-            }
-        }
         if (wanted.isEmpty()) {
-            return ctx;
+            return;
         }
         java.util.Map<LoraAdapter, Float> adapters = new java.util.LinkedHashMap<>();
         try {
             wanted.forEach((file, scale) -> adapters.put(model.loadLora(file), scale));
             ctx.setLoras(adapters);
-            return ctx;
-        } catch (RuntimeException e) {
-            ctx.close();
-            throw e;
         } finally {
             adapters.keySet().forEach(LoraAdapter::close); // the context keeps the applied ones alive
         }

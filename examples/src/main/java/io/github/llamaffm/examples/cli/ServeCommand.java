@@ -157,13 +157,15 @@ public final class ServeCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static OpenAiServer startServer(LlamaModel model, ContextOptions contextOptions,
-                                            OpenAiServer.Options options, PrintWriter err) {
+    private OpenAiServer startServer(LlamaModel model, ContextOptions contextOptions,
+                                     OpenAiServer.Options options, PrintWriter err) {
         try {
+            // --lora/--lora-scaled become the server's own adapters (requests may pick among them), and
+            // --control-vector* apply to every request.
             return OpenAiServer.start(model, contextOptions, options, line -> {
                 err.println("llama-ffm serve: " + line);
                 err.flush();
-            });
+            }, ctx -> contextArgs.configure(ctx, model, spec));
         } catch (IOException e) {
             throw new CliException("cannot listen on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
         }

@@ -17,6 +17,7 @@ import io.github.llamaffm.Token;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.LoraAdapter;
 import io.github.llamaffm.RerankScore;
 import io.github.llamaffm.examples.server.SchedulerLoop.Finished;
 import io.github.llamaffm.examples.server.SchedulerLoop.Job;
@@ -37,6 +38,7 @@ import java.util.Base64;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -171,9 +173,11 @@ public final class OpenAiServer implements AutoCloseable {
     private final ExecutorService handlers;
     private final AtomicLong disconnects = new AtomicLong();
     private volatile boolean closed;
+    /** The context's own LoRA adapters with their scales; a request's {@code lora} entries pick among them by index. */
+    private final List<Map.Entry<LoraAdapter, Float>> adapters;
 
-    private OpenAiServer(LlamaModel model, ContextOptions contextOptions, Options options, Consumer<String> log)
-            throws IOException {
+    private OpenAiServer(LlamaModel model, ContextOptions contextOptions, Options options, Consumer<String> log,
+                         Consumer<LlamaContext> setup) throws IOException {
         this.model = model;
         this.options = options;
         this.log = log;
@@ -181,6 +185,8 @@ public final class OpenAiServer implements AutoCloseable {
         this.context = model.newContext(contextOptions);
         boolean started = false;
         try {
+            setup.accept(context);
+            this.adapters = List.copyOf(context.loras().entrySet());
             this.chatFormat = ChatFormat.of(model);
             this.embeddings = new EmbeddingService(model, context.settings().threads());
             this.loop = new SchedulerLoop(context, options.maxQueue(), log);
@@ -216,11 +222,23 @@ public final class OpenAiServer implements AutoCloseable {
      */
     public static OpenAiServer start(LlamaModel model, ContextOptions contextOptions, Options options,
                                      Consumer<String> log) throws IOException {
+        return start(model, contextOptions, options, log, ctx -> { });
+    }
+
+    /**
+     * {@link #start(LlamaModel, ContextOptions, Options, Consumer)}, with {@code setup} run on the generation context
+     * before the scheduler starts: LoRA adapters ({@link LlamaContext#setLoras}: requests pick among them with
+     * {@code "lora": [{"id": i, "scale": s}]}, as llama-server's; {@code GET /lora-adapters} lists them) and control
+     * vectors.
+     */
+    public static OpenAiServer start(LlamaModel model, ContextOptions contextOptions, Options options,
+                                     Consumer<String> log, Consumer<LlamaContext> setup) throws IOException {
         Objects.requireNonNull(model, "model");
         Objects.requireNonNull(contextOptions, "contextOptions");
         Objects.requireNonNull(options, "options");
         Objects.requireNonNull(log, "log");
-        return new OpenAiServer(model, contextOptions, options, log);
+        Objects.requireNonNull(setup, "setup");
+        return new OpenAiServer(model, contextOptions, options, log, setup);
     }
 
     /** The bound port. */
@@ -324,6 +342,17 @@ public final class OpenAiServer implements AutoCloseable {
             health(ex);
             return;
         }
+        if (path.equals("/lora-adapters") || path.equals("/v1/lora-adapters")) {
+            authorize(ex);
+            requireMethod(method, "GET");
+            ArrayNode list = Requests.MAPPER.createArrayNode();
+            for (int i = 0; i < adapters.size(); i++) {
+                list.addObject().put("id", i).put("path", adapters.get(i).getKey().path().toString())
+                        .put("scale", adapters.get(i).getValue());
+            }
+            sendJson(ex, 200, list);
+            return;
+        }
         if (path.equals("/rerank") || path.equals("/reranking") || path.equals("/v1/reranking")) {
             path = "/v1/rerank"; // the aliases llama-server answers
         }
@@ -420,7 +449,7 @@ public final class OpenAiServer implements AutoCloseable {
         Requests.Generate g = chat ? Requests.chat(body) : Requests.completion(body);
         int[] tokens;
         ChatFormat.Prompt chatPrompt = null;
-        GenerateOptions genOptions = g.options();
+        GenerateOptions genOptions = requestAdapters(body, g.options());
         if (chat && options.moderation()) {
             moderate(g.messages());
         }
@@ -485,6 +514,26 @@ public final class OpenAiServer implements AutoCloseable {
         } finally {
             job.cancel(); // no-op once finished; ends the sequence if the handler left early
         }
+    }
+
+    /**
+     * llama-server's per-request {@code "lora": [{"id": i, "scale": s}]}: exactly these of the server's adapters
+     * ({@code /lora-adapters}) at these scales for this request (an empty list: none); absent, the server's own set.
+     */
+    private GenerateOptions requestAdapters(JsonNode body, GenerateOptions options) {
+        List<Requests.LoraChoice> choices = Requests.lora(body);
+        if (choices == null) {
+            return options;
+        }
+        Map<LoraAdapter, Float> set = new java.util.LinkedHashMap<>();
+        for (Requests.LoraChoice c : choices) {
+            if (c.id() >= adapters.size()) {
+                throw ApiException.badRequest("lora id " + c.id() + " is not one of this server's " + adapters.size()
+                        + " adapters (GET /lora-adapters)", "lora");
+            }
+            set.put(adapters.get(c.id()).getKey(), c.scale());
+        }
+        return options.toBuilder().loras(set).build();
     }
 
     /**

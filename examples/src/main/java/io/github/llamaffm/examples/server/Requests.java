@@ -493,4 +493,34 @@ final class Requests {
     private static String trim(double d) {
         return d == Math.rint(d) ? String.valueOf((long) d) : String.valueOf(d);
     }
+
+    /** One entry of llama-server's per-request {@code lora} list. */
+    record LoraChoice(int id, float scale) {}
+
+    /** The request's {@code lora} list ({@code [{"id": i, "scale": s}, ...]}), or null when absent. */
+    static List<LoraChoice> lora(JsonNode body) {
+        JsonNode lora = body.get("lora");
+        if (lora == null || lora.isNull()) {
+            return null;
+        }
+        if (!lora.isArray()) {
+            throw ApiException.badRequest("'lora' must be an array of {\"id\": n, \"scale\": s}", "lora");
+        }
+        List<LoraChoice> out = new java.util.ArrayList<>();
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (JsonNode e : lora) {
+            JsonNode id = e.get("id");
+            JsonNode scale = e.get("scale");
+            if (!e.isObject() || id == null || !id.canConvertToInt() || !id.isIntegralNumber() || id.asInt() < 0
+                    || scale == null || !scale.isNumber() || !Double.isFinite(scale.asDouble())) {
+                throw ApiException.badRequest("each 'lora' entry must be {\"id\": a non-negative integer, \"scale\": "
+                        + "a finite number}", "lora");
+            }
+            if (!seen.add(id.asInt())) {
+                throw ApiException.badRequest("lora id " + id.asInt() + " is listed twice", "lora");
+            }
+            out.add(new LoraChoice(id.asInt(), (float) scale.asDouble()));
+        }
+        return out;
+    }
 }
