@@ -75,6 +75,7 @@ public final class ChatFormat implements AutoCloseable {
         private final Grammar grammar;
         private final List<String> stops;
         private final ObjectNode parserParams;
+        private final List<String> callIds = new ArrayList<>();
 
         Prompt(String text, Grammar grammar, List<String> stops, ObjectNode parserParams) {
             this.text = text;
@@ -143,11 +144,21 @@ public final class ChatFormat implements AutoCloseable {
 
         /**
          * Parses the reply generated so far (while streaming): content and reasoning so far, and the tool calls begun
-         * (a call's arguments may be incomplete JSON). {@code result} of the reply is {@code null}.
+         * (a call's arguments may be incomplete JSON). {@code result} of the reply is {@code null}. A call keeps its
+         * id from one parse of this prompt's reply to the next, and in {@link #parse} (ids the model's format does
+         * not give are generated once per call).
          */
         public ChatReply parsePartial(String textSoFar) {
             Objects.requireNonNull(textSoFar, "textSoFar");
             return ChatFormat.parse(this, textSoFar, true, null);
+        }
+
+        /** The generated id of the {@code index}-th call of this prompt's reply (the same for every parse). */
+        private synchronized String callId(int index) {
+            while (callIds.size() <= index) {
+                callIds.add(newCallId());
+            }
+            return callIds.get(index);
         }
     }
 
@@ -160,7 +171,8 @@ public final class ChatFormat implements AutoCloseable {
      * @param parallelToolCalls whether a reply may call several
      * @param responseSchema    JSON Schema the reply must satisfy ({@code "{}"}: any JSON), or {@code null}
      * @throws IllegalArgumentException if the template rejects the conversation, a named tool is missing, or tools are
-     *                                  given to a built-in template name
+     *                                  to be called with a template that has no tool-call format (a built-in template
+     *                                  name, or a Jinja template such as ChatML in which llama.cpp finds none)
      */
     public Prompt render(List<ChatMessage> messages, List<Tool> tools, ToolChoice choice, boolean parallelToolCalls,
                          String responseSchema) {
@@ -218,6 +230,14 @@ public final class ChatFormat implements AutoCloseable {
 
         Grammar grammar = null;
         String gbnf = out.get("grammar").asText();
+        if (gbnf.isEmpty() && !tools.isEmpty() && choice.mode() != ToolChoice.Mode.NONE) {
+            // llama.cpp found no way to call tools in this template: the model would be shown tools it cannot call,
+            // and a required call could never come. Say so instead of answering as if no tool had been given.
+            throw new IllegalArgumentException("this chat template has no tool-call format (llama.cpp's chat code "
+                    + "finds none in it, e.g. ChatML, the default of a model without a template): tools "
+                    + offered.stream().map(Tool::name).toList() + " cannot be called; use a model or a template "
+                    + "with tool calling (tool choice NONE shows tools without calling them)");
+        }
         if (!gbnf.isEmpty()) {
             if (out.get("grammar_lazy").asBoolean()) {
                 List<String> patterns = new ArrayList<>();
@@ -314,7 +334,7 @@ public final class ChatFormat implements AutoCloseable {
         List<ToolCall> calls = new ArrayList<>();
         for (JsonNode c : msg.get("tool_calls")) {
             String id = c.get("id").asText();
-            calls.add(new ToolCall(id.isEmpty() ? newCallId() : id, c.get("name").asText(),
+            calls.add(new ToolCall(id.isEmpty() ? r.callId(calls.size()) : id, c.get("name").asText(),
                     c.get("arguments").asText()));
         }
         return new ChatReply(msg.get("content").asText(), msg.get("reasoning_content").asText(), calls, result);

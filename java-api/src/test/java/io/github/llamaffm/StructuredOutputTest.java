@@ -201,4 +201,44 @@ class StructuredOutputTest {
         }
         assertThat(calls).isGreaterThanOrEqualTo(4 * 2 * (SEEDS / 4));
     }
+
+    @Test
+    void toolsOnATemplateWithoutAToolCallFormatAreRefusedNotIgnored() {
+        Tool weather = Tool.of("get_weather", "Current weather", Weather.class);
+        List<ChatMessage> messages = List.of(ChatMessage.user("What's the weather in Paris?"));
+        try (ChatFormat chatml = ChatFormat.of(model)) { // the tiny model has no template: ChatML, no tool calls
+            for (ToolChoice choice : List.of(ToolChoice.AUTO, ToolChoice.REQUIRED, ToolChoice.named("get_weather"))) {
+                assertThatThrownBy(() -> chatml.render(messages, List.of(weather), choice, false, null))
+                        .as("%s", choice).isInstanceOf(IllegalArgumentException.class)
+                        .hasMessageContaining("no tool-call format").hasMessageContaining("get_weather");
+            }
+            assertThat(chatml.render(messages, List.of(weather), ToolChoice.NONE, false, null).grammar()).isEmpty();
+        }
+    }
+
+    @Test
+    void aCallKeepsItsGeneratedIdFromPartialParsesToTheFinalOne() throws IOException {
+        String qwen = Files.readString(TestModels.llamaSource().resolve("models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"));
+        Tool weather = Tool.of("get_weather", "Current weather", Weather.class);
+        try (ChatFormat format = ChatFormat.of(model, qwen)) {
+            ChatFormat.Prompt p = format.render(List.of(ChatMessage.user("Weather in Paris?")), List.of(weather),
+                    ToolChoice.REQUIRED, false, null);
+            try (Generation g = ctx.generate(p.text(), p.applyTo(GenerateOptions.builder().maxTokens(160)
+                    .sampler(Sampler.builder().seed(1).build()).build()))) {
+                GenerationResult result = g.result();
+                ChatReply reply = p.parse(result);
+                assertThat(reply.toolCalls()).as(result.text()).hasSize(1);
+                String id = reply.toolCalls().getFirst().id();
+                String text = result.text();
+                ChatReply partial = p.parsePartial(text.substring(0, text.indexOf("\"city\"") + 1));
+                assertThat(partial.toolCalls()).hasSize(1);
+                assertThat(partial.toolCalls().getFirst().id()).isEqualTo(id);
+                assertThat(p.parse(result).toolCalls().getFirst().id()).isEqualTo(id);
+                // another prompt's calls get other ids
+                ChatFormat.Prompt other = format.render(List.of(ChatMessage.user("Weather in Paris?")),
+                        List.of(weather), ToolChoice.REQUIRED, false, null);
+                assertThat(other.parse(result).toolCalls().getFirst().id()).isNotEqualTo(id);
+            }
+        }
+    }
 }

@@ -1,5 +1,7 @@
 package io.github.llamaffm.langchain4j;
 
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
+import dev.langchain4j.agent.tool.ToolSpecification;
 import dev.langchain4j.data.message.AiMessage;
 import dev.langchain4j.data.message.ChatMessage;
 import dev.langchain4j.data.message.Content;
@@ -8,50 +10,92 @@ import dev.langchain4j.data.message.TextContent;
 import dev.langchain4j.data.message.ToolExecutionResultMessage;
 import dev.langchain4j.data.message.UserMessage;
 import dev.langchain4j.exception.UnsupportedFeatureException;
+import dev.langchain4j.internal.Json;
+import dev.langchain4j.internal.JsonSchemaElementUtils;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import dev.langchain4j.model.chat.request.ResponseFormat;
 import dev.langchain4j.model.chat.request.ResponseFormatType;
+import dev.langchain4j.model.chat.request.json.JsonObjectSchema;
+import dev.langchain4j.model.chat.request.json.JsonRawSchema;
+import dev.langchain4j.model.chat.request.json.JsonSchemaElement;
 import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.ChatResponseMetadata;
 import dev.langchain4j.model.output.FinishReason;
 import dev.langchain4j.model.output.TokenUsage;
-import io.github.llamaffm.ChatTemplate;
+import io.github.llamaffm.ChatFormat;
+import io.github.llamaffm.ChatReply;
 import io.github.llamaffm.GenerateOptions;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.Sampler;
+import io.github.llamaffm.Tool;
+import io.github.llamaffm.ToolCall;
+import io.github.llamaffm.ToolChoice;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.UUID;
 
 /**
- * LangChain4j request/response values to and from the facade's: mapping only (rendering is the facade's
- * {@link ChatTemplate}, sampling its {@link Sampler}, generation its scheduler).
+ * LangChain4j request/response values to and from the facade's: mapping only (rendering, tool-call grammars and
+ * parsing are the facade's {@link ChatFormat}, sampling its {@link Sampler}, generation its scheduler).
  */
 final class ChatMapping {
     private ChatMapping() {}
 
-    /** The prompt: every message rendered with the chat template, ending with the assistant's turn. */
-    static String prompt(String template, List<ChatMessage> messages) {
+    /**
+     * The conversation rendered by the model's chat format, with the request's tools, tool choice and response
+     * format (their grammar and stop strings go into the generation options through {@link ChatFormat.Prompt#applyTo}).
+     */
+    static ChatFormat.Prompt prompt(ChatFormat format, List<ChatMessage> messages, ChatRequestParameters p) {
         List<io.github.llamaffm.ChatMessage> out = new ArrayList<>(messages.size());
         for (ChatMessage m : messages) {
             out.add(switch (m) {
                 case SystemMessage s -> io.github.llamaffm.ChatMessage.system(s.text());
                 case UserMessage u -> io.github.llamaffm.ChatMessage.user(text(u));
-                case AiMessage a -> {
-                    if (a.hasToolExecutionRequests()) {
-                        throw new UnsupportedFeatureException("llama-ffm does not support tool calling yet: "
-                                + "an AiMessage with tool execution requests cannot be sent");
-                    }
-                    yield io.github.llamaffm.ChatMessage.assistant(a.text() == null ? "" : a.text());
-                }
-                case ToolExecutionResultMessage t -> throw new UnsupportedFeatureException(
-                        "llama-ffm does not support tool calling yet: ToolExecutionResultMessage '"
-                                + t.toolName() + "' cannot be sent");
+                case AiMessage a -> io.github.llamaffm.ChatMessage.assistant(a.text() == null ? "" : a.text(),
+                        a.toolExecutionRequests().stream()
+                                .map(r -> new ToolCall(r.id() == null ? "" : r.id(), r.name(), r.arguments()))
+                                .toList());
+                case ToolExecutionResultMessage t -> new io.github.llamaffm.ChatMessage("tool", t.text(), List.of(),
+                        t.id(), t.toolName());
                 default -> throw new UnsupportedFeatureException(
                         "llama-ffm does not support messages of type " + m.type());
             });
         }
-        return ChatTemplate.apply(template, out, true);
+        List<Tool> tools = new ArrayList<>();
+        if (p.toolSpecifications() != null) {
+            for (ToolSpecification t : p.toolSpecifications()) {
+                tools.add(new Tool(t.name(), t.description() == null ? "" : t.description(), schema(t.parameters())));
+            }
+        }
+        ToolChoice choice = p.toolChoice() == null ? ToolChoice.AUTO : switch (p.toolChoice()) {
+            case AUTO -> ToolChoice.AUTO;
+            case REQUIRED -> ToolChoice.REQUIRED;
+            case NONE -> ToolChoice.NONE;
+        };
+        return format.render(out, tools, choice, true, responseSchema(p.responseFormat()));
+    }
+
+    /** JSON Schema text of a tool's parameters (an object without properties when it takes none). */
+    private static String schema(JsonObjectSchema parameters) {
+        return parameters == null ? "{\"type\":\"object\",\"properties\":{}}" : json(parameters);
+    }
+
+    private static String json(JsonSchemaElement element) {
+        if (element instanceof JsonRawSchema raw) {
+            return raw.schema();
+        }
+        return Json.toJson(JsonSchemaElementUtils.toMap(element));
+    }
+
+    /** The schema a JSON response format asks for ({@code "{}"}: any JSON), or null for text. */
+    private static String responseSchema(ResponseFormat format) {
+        if (format == null || format.type() != ResponseFormatType.JSON) {
+            return null;
+        }
+        return format.jsonSchema() == null || format.jsonSchema().rootElement() == null ? "{}"
+                : json(format.jsonSchema().rootElement());
     }
 
     private static String text(UserMessage u) {
@@ -62,7 +106,7 @@ final class ChatMapping {
         for (Content c : u.contents()) {
             if (!(c instanceof TextContent t)) {
                 throw new UnsupportedFeatureException("llama-ffm does not support "
-                        + c.type().name().toLowerCase(java.util.Locale.ROOT) + " content in user messages (text only)");
+                        + c.type().name().toLowerCase(Locale.ROOT) + " content in user messages (text only)");
             }
             if (!sb.isEmpty()) {
                 sb.append('\n');
@@ -80,16 +124,6 @@ final class ChatMapping {
         if (p.modelName() != null && !p.modelName().equals(modelName)) {
             throw new UnsupportedFeatureException("llama-ffm does not support choosing another model per request "
                     + "(modelName '" + p.modelName() + "'; this model is '" + modelName + "')");
-        }
-        if (p.toolChoice() != null) {
-            throw new UnsupportedFeatureException("llama-ffm does not support tool calling yet (ToolChoice."
-                    + p.toolChoice() + ")");
-        }
-        if (p.toolSpecifications() != null && !p.toolSpecifications().isEmpty()) {
-            throw new UnsupportedFeatureException("llama-ffm does not support tool calling yet (toolSpecifications)");
-        }
-        if (p.responseFormat() != null && p.responseFormat().type() == ResponseFormatType.JSON) {
-            throw new UnsupportedFeatureException("llama-ffm does not support JSON response format yet");
         }
         Sampler s = base.sampler();
         Sampler.Builder sb = s.toBuilder();
@@ -139,14 +173,27 @@ final class ChatMapping {
         };
     }
 
-    static ChatResponse response(GenerationResult result, String modelName) {
+    static List<ToolExecutionRequest> toolRequests(List<ToolCall> calls) {
+        return calls.stream().map(c -> ToolExecutionRequest.builder().id(c.id()).name(c.name())
+                .arguments(c.arguments()).build()).toList();
+    }
+
+    static ChatResponse response(ChatReply reply, String modelName) {
+        GenerationResult result = reply.result();
+        AiMessage.Builder message = AiMessage.builder()
+                .text(reply.content().isEmpty() && reply.hasToolCalls() ? null : reply.content())
+                .toolExecutionRequests(toolRequests(reply.toolCalls()));
+        if (!reply.reasoning().isEmpty()) {
+            message.thinking(reply.reasoning());
+        }
         return ChatResponse.builder()
-                .aiMessage(AiMessage.from(result.text()))
+                .aiMessage(message.build())
                 .metadata(ChatResponseMetadata.builder()
                         .id("llamaffm-" + UUID.randomUUID())
                         .modelName(modelName)
                         .tokenUsage(new TokenUsage(result.promptTokens(), result.generatedTokens()))
-                        .finishReason(finishReason(result.finishReason()))
+                        .finishReason(reply.hasToolCalls() ? FinishReason.TOOL_EXECUTION
+                                : finishReason(result.finishReason()))
                         .build())
                 .build();
     }

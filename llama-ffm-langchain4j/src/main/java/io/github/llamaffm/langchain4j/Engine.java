@@ -1,5 +1,6 @@
 package io.github.llamaffm.langchain4j;
 
+import io.github.llamaffm.ChatFormat;
 import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.GenerationService;
 import io.github.llamaffm.LlamaContext;
@@ -15,7 +16,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class Engine implements AutoCloseable {
     final GenerationService service;
-    final String template;
+    final ChatFormat format;
     final String modelName;
     private final LlamaModel ownedModel;
     private final LlamaContext ownedContext;
@@ -27,7 +28,7 @@ final class Engine implements AutoCloseable {
         this.ownedModel = ownedModel;
         this.ownedContext = ownedContext;
         LlamaContext ctx = service.context();
-        this.template = template != null ? template : ctx.chatTemplate();
+        this.format = ChatFormat.of(ctx.model(), template);
         this.modelName = modelName != null ? modelName : defaultName(ctx.model());
     }
 
@@ -58,12 +59,15 @@ final class Engine implements AutoCloseable {
     /** Closes what this engine loaded (a shared service stays open). */
     @Override
     public void close() {
-        if (ownedModel != null && closed.compareAndSet(false, true)) {
-            try {
-                service.close();
-            } finally {
-                ownedContext.close();
-                ownedModel.close();
+        if (closed.compareAndSet(false, true)) {
+            format.close();
+            if (ownedModel != null) {
+                try {
+                    service.close();
+                } finally {
+                    ownedContext.close();
+                    ownedModel.close();
+                }
             }
         }
     }

@@ -20,8 +20,10 @@ import io.github.llamaffm.GenerationService;
  * }
  * }
  *
- * <p>Not supported (yet): tool calling, JSON response formats, image/audio content — such requests fail with
- * LangChain4j's {@code UnsupportedFeatureException} before anything is generated.
+ * <p>Tools ({@code ToolSpecification}s, tool choice AUTO/REQUIRED/NONE) and JSON response formats (with or without
+ * a schema) go through the model's chat format: llama.cpp's grammar constrains the reply and its parser returns the
+ * tool calls ({@link dev.langchain4j.model.output.FinishReason#TOOL_EXECUTION}). Image/audio content is not
+ * supported (LangChain4j's {@code UnsupportedFeatureException}, before anything is generated).
  */
 public final class LlamaFfmChatModel extends LlamaFfmModelBase implements ChatModel {
     private LlamaFfmChatModel(Builder builder) {
@@ -34,7 +36,8 @@ public final class LlamaFfmChatModel extends LlamaFfmModelBase implements ChatMo
 
     @Override
     public ChatResponse doChat(ChatRequest request) {
-        return ChatMapping.response(submit(request, token -> { }).await(), engine.modelName);
+        Rendered rendered = render(request);
+        return ChatMapping.response(rendered.prompt().parse(enqueue(rendered, token -> { }).await()), engine.modelName);
     }
 
     /** Builds a {@link LlamaFfmChatModel}; see {@link ChatModelBuilder}. */

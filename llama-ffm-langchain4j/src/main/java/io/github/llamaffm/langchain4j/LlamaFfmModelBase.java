@@ -1,13 +1,16 @@
 package io.github.llamaffm.langchain4j;
 
 import dev.langchain4j.model.ModelProvider;
+import dev.langchain4j.model.chat.Capability;
 import dev.langchain4j.model.chat.listener.ChatModelListener;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.request.ChatRequestParameters;
+import io.github.llamaffm.ChatFormat;
 import io.github.llamaffm.GenerateOptions;
 import io.github.llamaffm.GenerationService;
 
 import java.util.List;
+import java.util.Set;
 
 /**
  * What {@link LlamaFfmChatModel} and {@link LlamaFfmStreamingChatModel} share: the engine, default parameters,
@@ -34,11 +37,23 @@ public abstract sealed class LlamaFfmModelBase implements AutoCloseable
         this.listeners = listeners;
     }
 
-    /** Validates and queues a request (already merged with the defaults by LangChain4j). */
-    GenerationService.Request submit(ChatRequest request, GenerationService.TokenListener listener) {
+    /** A request rendered by the model's chat format, with the generation options it asks for. */
+    record Rendered(ChatFormat.Prompt prompt, GenerateOptions options) {}
+
+    /** Validates and renders a request (already merged with the defaults by LangChain4j). */
+    Rendered render(ChatRequest request) {
         GenerateOptions options = ChatMapping.options(request.parameters(), engine.modelName, GenerateOptions.defaults());
-        String prompt = ChatMapping.prompt(engine.template, request.messages());
-        return engine.service.submit(prompt, options, listener);
+        ChatFormat.Prompt prompt = ChatMapping.prompt(engine.format, request.messages(), request.parameters());
+        return new Rendered(prompt, prompt.applyTo(options));
+    }
+
+    GenerationService.Request enqueue(Rendered rendered, GenerationService.TokenListener listener) {
+        return engine.service.submit(rendered.prompt().text(), rendered.options(), listener);
+    }
+
+    /** JSON Schema output (LangChain4j's AI services then ask for records as JSON, constrained by a grammar). */
+    public Set<Capability> supportedCapabilities() {
+        return Set.of(Capability.RESPONSE_FORMAT_JSON_SCHEMA);
     }
 
     /** The builder's parameters: LangChain4j merges each request's parameters over them. */

@@ -1,15 +1,24 @@
 package io.github.llamaffm.langchain4j;
 
+import dev.langchain4j.agent.tool.ToolExecutionRequest;
 import dev.langchain4j.exception.UnsupportedFeatureException;
 import dev.langchain4j.model.chat.StreamingChatModel;
 import dev.langchain4j.model.chat.request.ChatRequest;
 import dev.langchain4j.model.chat.response.ChatResponse;
+import dev.langchain4j.model.chat.response.CompleteToolCall;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
+import dev.langchain4j.model.chat.response.PartialToolCall;
+import dev.langchain4j.model.chat.response.PartialToolCallContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
 import dev.langchain4j.model.chat.response.StreamingHandle;
+import io.github.llamaffm.ChatFormat;
+import io.github.llamaffm.ChatReply;
+import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.GenerationService;
+import io.github.llamaffm.ToolCall;
 
+import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.atomic.AtomicReference;
@@ -33,8 +42,10 @@ import java.util.concurrent.atomic.AtomicReference;
  * });
  * }
  *
- * <p>Requests that cannot be served (tool calling, JSON response formats, image content, another model name) throw
- * LangChain4j's {@code UnsupportedFeatureException} from {@code chat(...)} itself.
+ * <p>With tools or a JSON response format, what streams is what llama.cpp's parser makes of the text so far: content
+ * as partial responses, each tool call's arguments as partial tool calls, then one {@code onCompleteToolCall} per
+ * call. Requests that cannot be served (image content, another model name) throw LangChain4j's
+ * {@code UnsupportedFeatureException} from {@code chat(...)} itself.
  */
 public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implements StreamingChatModel {
     private LlamaFfmStreamingChatModel(Builder builder) {
@@ -47,24 +58,29 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
 
     @Override
     public void doChat(ChatRequest request, StreamingChatResponseHandler handler) {
-        AtomicReference<GenerationService.Request> started = new AtomicReference<>();
-        Handle handle = new Handle(started);
-        PartialResponseContext context = new PartialResponseContext(handle);
-        GenerationService.Request r;
+        Rendered rendered;
         try {
-            r = submit(request, token -> {
-                if (!token.text().isEmpty() && !handle.isCancelled()) {
-                    try {
-                        handler.onPartialResponse(new PartialResponse(token.text()), context);
-                    } catch (RuntimeException e) {
-                        error(handler, e);
-                    }
-                }
-            });
+            rendered = render(request);
         } catch (UnsupportedFeatureException e) {
             throw e; // what this model never serves: refused at once, as LangChain4j's providers do
         } catch (RuntimeException e) {
             error(handler, e); // e.g. the chat template cannot render these messages
+            return;
+        }
+        AtomicReference<GenerationService.Request> started = new AtomicReference<>();
+        Handle handle = new Handle(started);
+        Stream stream = new Stream(rendered.prompt(), handler, new PartialResponseContext(handle),
+                rendered.prompt().grammar().isPresent() || (request.parameters().toolSpecifications() != null
+                        && !request.parameters().toolSpecifications().isEmpty()));
+        GenerationService.Request r;
+        try {
+            r = enqueue(rendered, token -> {
+                if (!handle.isCancelled()) {
+                    stream.token(token.text());
+                }
+            });
+        } catch (RuntimeException e) {
+            error(handler, e);
             return;
         }
         started.set(r);
@@ -84,13 +100,100 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
                 error(handler, new CancellationException("the generation was cancelled: the model was closed"));
                 return;
             }
-            ChatResponse response = ChatMapping.response(result, engine.modelName);
+            stream.complete(result);
+        });
+    }
+
+    /**
+     * One reply's callbacks. A plain-text reply streams the released text of each token; a structured one (tools or
+     * a response format: the format constrains and parses it) streams what llama.cpp's parser makes of the text so
+     * far, as LangChain4j's own providers stream (its {@code ToolCallBuilder}): new content as partial responses, new
+     * argument text of the call being written as partial tool calls, and one {@code onCompleteToolCall} per call once
+     * the next call has begun or the reply has ended (a call the token limit cut off is never completed).
+     */
+    private final class Stream {
+        private final ChatFormat.Prompt prompt;
+        private final StreamingChatResponseHandler handler;
+        private final PartialResponseContext context;
+        private final boolean structured;
+        private final StringBuilder raw = new StringBuilder();
+        private String contentSent = "";
+        private String argumentsSent = "";
+        private int callsCompleted;
+
+        Stream(ChatFormat.Prompt prompt, StreamingChatResponseHandler handler, PartialResponseContext context,
+               boolean structured) {
+            this.prompt = prompt;
+            this.handler = handler;
+            this.context = context;
+            this.structured = structured;
+        }
+
+        void token(String text) {
+            if (!structured) {
+                content(text);
+                return;
+            }
+            raw.append(text);
+            ChatReply partial;
             try {
-                handler.onCompleteResponse(response);
+                partial = prompt.parsePartial(raw.toString());
+            } catch (RuntimeException e) {
+                return; // not parseable yet: the next token may complete it
+            }
+            update(partial, false);
+        }
+
+        /** Emits what {@code reply} adds; {@code last}: the final parse, whose calls are all complete. */
+        private void update(ChatReply reply, boolean last) {
+            String c = reply.content();
+            if (c.length() > contentSent.length() && c.startsWith(contentSent)) {
+                String delta = c.substring(contentSent.length());
+                contentSent = c;
+                content(delta);
+            }
+            List<ToolCall> calls = reply.toolCalls();
+            for (int n = callsCompleted; n < calls.size(); n++) {
+                int i = n;
+                ToolCall call = calls.get(i);
+                String args = call.arguments();
+                if (args.length() > argumentsSent.length() && args.startsWith(argumentsSent)) {
+                    String delta = args.substring(argumentsSent.length());
+                    argumentsSent = args;
+                    callback(() -> handler.onPartialToolCall(PartialToolCall.builder().index(i).id(call.id())
+                            .name(call.name()).partialArguments(delta).build(),
+                            new PartialToolCallContext(context.streamingHandle())));
+                }
+                if (i < calls.size() - 1 || last) {
+                    callsCompleted = i + 1;
+                    argumentsSent = "";
+                    ToolExecutionRequest request = ChatMapping.toolRequests(List.of(call)).getFirst();
+                    callback(() -> handler.onCompleteToolCall(new CompleteToolCall(i, request)));
+                }
+            }
+        }
+
+        private void content(String text) {
+            if (!text.isEmpty()) {
+                callback(() -> handler.onPartialResponse(new PartialResponse(text), context));
+            }
+        }
+
+        private void callback(Runnable call) {
+            try {
+                call.run();
             } catch (RuntimeException e) {
                 error(handler, e);
             }
-        });
+        }
+
+        void complete(GenerationResult result) {
+            ChatReply reply = prompt.parse(result);
+            if (structured) {
+                update(reply, true);
+            }
+            callback(() -> handler.onCompleteResponse(ChatMapping.response(reply, engine.modelName)));
+        }
     }
 
     private static void error(StreamingChatResponseHandler handler, Throwable error) {

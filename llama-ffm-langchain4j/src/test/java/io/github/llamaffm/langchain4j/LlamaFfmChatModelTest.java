@@ -132,23 +132,9 @@ class LlamaFfmChatModelTest {
     @Test
     void whatCannotBeServedFailsClearlyBeforeGenerating() {
         long before = chat.service().generatedTokens();
-        ToolSpecification tool = ToolSpecification.builder().name("getWeather").build();
-        assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("x"))
-                .parameters(ChatRequestParameters.builder().toolSpecifications(tool).build()).build()))
-                .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("tool");
-        assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("x"))
-                .parameters(ChatRequestParameters.builder().toolSpecifications(tool).toolChoice(ToolChoice.REQUIRED)
-                        .build()).build()))
-                .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("ToolChoice.REQUIRED");
-        assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("x"))
-                .parameters(ChatRequestParameters.builder().responseFormat(ResponseFormat.JSON).build()).build()))
-                .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("JSON response format");
         assertThatThrownBy(() -> chat.chat(UserMessage.from(TextContent.from("What is this?"),
                 ImageContent.from("https://example.invalid/cat.jpg"))))
                 .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("image");
-        assertThatThrownBy(() -> chat.chat(UserMessage.from("x"),
-                ToolExecutionResultMessage.from("1", "getWeather", "sunny")))
-                .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("getWeather");
         assertThatThrownBy(() -> chat.chat(ChatRequest.builder().messages(UserMessage.from("x"))
                 .parameters(ChatRequestParameters.builder().modelName("gpt-4o").build()).build()))
                 .isExactlyInstanceOf(UnsupportedFeatureException.class).hasMessageContaining("modelName");

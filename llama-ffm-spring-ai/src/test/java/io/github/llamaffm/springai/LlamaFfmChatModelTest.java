@@ -16,12 +16,9 @@ import org.springframework.ai.chat.messages.UserMessage;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
-import org.springframework.ai.model.tool.ToolCallingChatOptions;
-import org.springframework.ai.tool.function.FunctionToolCallback;
 
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Function;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -91,18 +88,13 @@ class LlamaFfmChatModelTest {
         assertThat(service.generatedTokens() - before).isLessThan(20);
     }
 
-    record City(String name) {}
-
     @Test
-    void toolsAndMediaAreRefusedBeforeGenerating() {
+    void mediaIsRefusedBeforeGenerating() {
         long before = service.generatedTokens();
-        FunctionToolCallback<City, String> weather = FunctionToolCallback
-                .builder("getWeather", (Function<City, String>) c -> "sunny").inputType(City.class)
-                .description("weather in a city").build();
-        assertThatThrownBy(() -> chat.call(new Prompt("Weather in Paris?",
-                ToolCallingChatOptions.builder().toolCallbacks(weather).build())))
-                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("tool calling")
-                .hasMessageContaining("getWeather");
+        assertThatThrownBy(() -> chat.call(new Prompt(UserMessage.builder().text("What is this?")
+                .media(List.of(new org.springframework.ai.content.Media(org.springframework.util.MimeTypeUtils.IMAGE_PNG,
+                        new org.springframework.core.io.ByteArrayResource(new byte[] {1, 2, 3})))).build())))
+                .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("media");
         assertThat(service.generatedTokens()).isEqualTo(before);
     }
 }

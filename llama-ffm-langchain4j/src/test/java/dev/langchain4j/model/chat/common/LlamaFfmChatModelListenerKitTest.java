@@ -36,10 +36,10 @@ class LlamaFfmChatModelListenerKitTest extends AbstractChatModelListenerIT {
         return LlamaFfmKit.MODEL_NAME;
     }
 
-    /** Fails inside the call, after onRequest: a chat template llama.cpp does not know. */
+    /** Fails inside the call, after onRequest: a chat template that raises an exception when rendered. */
     @Override
     protected ChatModel createFailingModel(ChatModelListener listener) {
-        return kit.chat(defaults(), List.of(listener), "no-such-template");
+        return kit.chat(defaults(), List.of(listener), LlamaFfmKit.FAILING_TEMPLATE);
     }
 
     @Override

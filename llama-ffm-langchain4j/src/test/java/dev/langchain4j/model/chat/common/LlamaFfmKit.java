@@ -21,6 +21,9 @@ final class LlamaFfmKit implements AutoCloseable {
     /** Why the kit's answer-checking tests are off: they ask real questions ("Berlin", "liebe", "green", "Hello"). */
     static final String RANDOM_WEIGHTS = "asserts a real model's answer; the generated test model has random weights";
 
+    /** A Jinja chat template that fails whenever a conversation is rendered (inside the call, after onRequest). */
+    static final String FAILING_TEMPLATE = "{{ raise_exception('this test template always fails') }}";
+
     final LlamaModel model = LlamaModel.load(TestModels.tiny());
     final LlamaContext context = model.newContext(ContextOptions.builder().contextSize(2048).sequences(2).build());
     final GenerationService service = GenerationService.start(context);

@@ -35,7 +35,7 @@ class LlamaFfmStreamingChatModelListenerKitTest extends AbstractStreamingChatMod
 
     @Override
     protected StreamingChatModel createFailingModel(ChatModelListener listener) {
-        return kit.streaming(defaults(), List.of(listener), "no-such-template");
+        return kit.streaming(defaults(), List.of(listener), LlamaFfmKit.FAILING_TEMPLATE);
     }
 
     @Override
