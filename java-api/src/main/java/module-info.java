@@ -4,6 +4,7 @@
 module io.github.llamaffm {
     requires io.github.llamaffm.bindings;
     requires com.fasterxml.jackson.databind;
+    requires java.net.http;
     requires com.fasterxml.jackson.datatype.jdk8;
 
     exports io.github.llamaffm;

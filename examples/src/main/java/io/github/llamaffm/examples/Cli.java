@@ -158,7 +158,7 @@ public final class Cli implements Callable<Integer> {
         err.println("llama-ffm: error: " + message);
         if (verbose(cl)) {
             ex.printStackTrace(err);
-        } else if (!(ex instanceof CliException)) {
+        } else if (!(ex instanceof CliException) && !(ex instanceof io.github.llamaffm.ModelDownloadException)) {
             err.println("(run with --verbose for details)");
         }
         err.flush();

@@ -5,9 +5,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.github.llamaffm.examples.cli.CliException;
+import io.github.llamaffm.ModelDownloadException;
+import io.github.llamaffm.ModelDownloader;
 import io.github.llamaffm.examples.cli.DemoModel;
-import io.github.llamaffm.examples.cli.ModelDownloader;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -123,7 +123,7 @@ class ModelDownloadTest {
         server.breakOffOnce.add("/files/model.gguf");
 
         assertThatThrownBy(() -> downloader().fetch(url, null))
-                .isInstanceOf(CliException.class).hasMessageContaining("run the same command again to resume");
+                .isInstanceOf(ModelDownloadException.class).hasMessageContaining("run the same command again to resume");
         Path part = sibling(downloader().cachedFile(url), ".part");
         long partial = Files.size(part);
         assertThat(partial).isPositive().isLessThan(SIZE);
@@ -170,7 +170,7 @@ class ModelDownloadTest {
         String wrong = "ab".repeat(32);
 
         assertThatThrownBy(() -> downloader().fetch(url, wrong))
-                .isInstanceOf(CliException.class)
+                .isInstanceOf(ModelDownloadException.class)
                 .hasMessageContaining("checksum mismatch")
                 .hasMessageContaining("expected sha256 " + wrong)
                 .hasMessageContaining("got " + sha);
@@ -211,7 +211,7 @@ class ModelDownloadTest {
         assertThat(checked).isEqualTo(first);
         assertThat(server.requests).isEmpty();
         assertThatThrownBy(() -> downloader().fetch(url, "00".repeat(32)))
-                .isInstanceOf(CliException.class).hasMessageContaining("cached").hasMessageContaining(sha);
+                .isInstanceOf(ModelDownloadException.class).hasMessageContaining("cached").hasMessageContaining(sha);
     }
 
     @Test
@@ -245,9 +245,9 @@ class ModelDownloadTest {
                 .isEqualTo(System.getenv("HF_ENDPOINT") == null
                         ? "https://huggingface.co/a/b/resolve/main/c.gguf"
                         : System.getenv("HF_ENDPOINT").replaceAll("/+$", "") + "/a/b/resolve/main/c.gguf");
-        assertThatThrownBy(() -> hf().parse("hf:owner/repo")).isInstanceOf(CliException.class)
+        assertThatThrownBy(() -> hf().parse("hf:owner/repo")).isInstanceOf(ModelDownloadException.class)
                 .hasMessageContaining("hf:owner/repo/path/to/file.gguf");
-        assertThatThrownBy(() -> hf().parse("hf:owner/repo/../x.gguf")).isInstanceOf(CliException.class);
+        assertThatThrownBy(() -> hf().parse("hf:owner/repo/../x.gguf")).isInstanceOf(ModelDownloadException.class);
     }
 
     @Test
@@ -262,7 +262,7 @@ class ModelDownloadTest {
 
         assertThat(Files.readAllBytes(good)).isEqualTo(data);
         assertThatThrownBy(() -> hf().fetch("hf:o/r/bad.gguf", null))
-                .isInstanceOf(CliException.class)
+                .isInstanceOf(ModelDownloadException.class)
                 .hasMessageContaining("checksum mismatch").hasMessageContaining("ETag")
                 .hasMessageContaining(sha).hasMessageContaining(sha256(other));
         Path bad = hf().cachedFile("hf:o/r/bad.gguf");
@@ -278,7 +278,7 @@ class ModelDownloadTest {
         server.linkedEtags.put("/o/r/resolve/main/lfs.gguf", "\"" + "ef".repeat(32) + "\"");
 
         assertThatThrownBy(() -> hf().fetch("hf:o/r/lfs.gguf", null))
-                .isInstanceOf(CliException.class).hasMessageContaining("expected sha256 " + "ef".repeat(32));
+                .isInstanceOf(ModelDownloadException.class).hasMessageContaining("expected sha256 " + "ef".repeat(32));
 
         server.linkedEtags.put("/o/r/resolve/main/lfs.gguf", "\"" + sha + "\"");
         Path path = hf().fetch("hf:o/r/lfs.gguf", null);
@@ -290,11 +290,11 @@ class ModelDownloadTest {
     void httpErrorsNameTheStatusAndUrl() {
         String url = server.base() + "/files/missing.gguf";
         assertThatThrownBy(() -> downloader().fetch(url, null))
-                .isInstanceOf(CliException.class).hasMessage("HTTP 404 Not Found: " + url);
+                .isInstanceOf(ModelDownloadException.class).hasMessage("HTTP 404 Not Found: " + url);
 
         server.statuses.put("/gated/repo/resolve/main/m.gguf", 401);
         assertThatThrownBy(() -> hf().fetch("hf:gated/repo/m.gguf", null))
-                .isInstanceOf(CliException.class)
+                .isInstanceOf(ModelDownloadException.class)
                 .hasMessageContaining("HTTP 401").hasMessageContaining("/gated/repo/resolve/main/m.gguf")
                 .hasMessageContaining("HF_TOKEN");
         assertThat(cache.toFile().list()).isEmpty(); // no stray empty .part files
@@ -309,9 +309,9 @@ class ModelDownloadTest {
         String url = "http://127.0.0.1:" + port + "/model.gguf";
 
         assertThatThrownBy(() -> downloader().fetch(url, null))
-                .isInstanceOf(CliException.class)
+                .isInstanceOf(ModelDownloadException.class)
                 .hasMessageContaining("cannot reach 127.0.0.1:" + port)
-                .hasMessageContaining("offline? pass a local path");
+                .hasMessageContaining("offline? use a local path");
     }
 
     @Test

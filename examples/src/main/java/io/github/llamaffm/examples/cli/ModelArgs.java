@@ -1,6 +1,7 @@
 package io.github.llamaffm.examples.cli;
 
 import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.ModelDownloader;
 import io.github.llamaffm.ModelOptions;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;

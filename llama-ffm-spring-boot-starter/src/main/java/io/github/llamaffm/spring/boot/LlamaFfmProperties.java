@@ -8,6 +8,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  *
  * <pre>
  * llama-ffm.model=/models/mistral-7b-instruct-v0.2.Q4_K_M.gguf
+ * # or: llama-ffm.model=hf:TheBloke/Mistral-7B-Instruct-v0.2-GGUF/mistral-7b-instruct-v0.2.Q4_K_M.gguf
  * llama-ffm.gpu-layers=99
  * llama-ffm.context-size=8192
  * llama-ffm.parallel-sequences=4
@@ -18,8 +19,17 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
  */
 @ConfigurationProperties(prefix = "llama-ffm")
 public class LlamaFfmProperties {
-    /** GGUF file to load (a local path). Required: without it nothing is configured. */
+    /**
+     * GGUF file to load: a local path, an {@code http(s)://} URL or {@code hf:owner/repo[@revision]/path/file.gguf}
+     * (downloaded once into {@link #modelCache}, verified by Hugging Face's sha256 or a {@code #sha256=HEX} suffix,
+     * then used offline). Required: without it nothing is configured.
+     */
     private String model;
+    /**
+     * Folder for downloaded models; unset: system property {@code llamaffm.model.cache}, else environment variable
+     * {@code LLAMAFFM_MODEL_CACHE}, else {@code ~/.cache/llama-ffm/models} (shared with the CLI).
+     */
+    private String modelCache;
     /** Layers offloaded to the GPU; unset: llama-ffm's default (all, where a GPU backend is present). */
     private Integer gpuLayers;
     /** Context size in tokens, shared by the parallel sequences; unset: 4096 capped to the model's training context. */
@@ -61,6 +71,8 @@ public class LlamaFfmProperties {
 
     public String getModel() { return model; }
     public void setModel(String model) { this.model = model; }
+    public String getModelCache() { return modelCache; }
+    public void setModelCache(String modelCache) { this.modelCache = modelCache; }
     public Integer getGpuLayers() { return gpuLayers; }
     public void setGpuLayers(Integer gpuLayers) { this.gpuLayers = gpuLayers; }
     public Integer getContextSize() { return contextSize; }

@@ -4,8 +4,10 @@ import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.GenerationService;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.ModelDownloader;
 import io.github.llamaffm.ModelOptions;
 
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -20,7 +22,7 @@ public final class LlamaFfmServing implements AutoCloseable {
     private final LlamaContext embeddingContext;
 
     LlamaFfmServing(LlamaFfmProperties p) {
-        Path path = modelPath(p.getModel());
+        Path path = modelPath(p.getModel(), p.getModelCache());
         ModelOptions.Builder mo = ModelOptions.builder();
         if (p.getGpuLayers() != null) {
             mo.gpuLayers(p.getGpuLayers());
@@ -56,14 +58,20 @@ public final class LlamaFfmServing implements AutoCloseable {
         this.service = s;
     }
 
-    static Path modelPath(String model) {
+    /** The local file {@code llama-ffm.model} names: the path itself, or the cached download of a URL. */
+    static Path modelPath(String model, String modelCache) {
         if (model == null || model.isBlank()) {
-            throw new IllegalArgumentException("llama-ffm.model is not set: give the path of a GGUF file");
+            throw new IllegalArgumentException("llama-ffm.model is not set: give the path of a GGUF file, an "
+                    + "http(s):// URL or hf:owner/repo/file.gguf");
         }
-        if (model.startsWith("hf:") || model.matches("^[a-zA-Z][a-zA-Z0-9+.-]*://.*")) {
-            throw new IllegalArgumentException("llama-ffm.model=" + model + ": downloads are not supported by the "
-                    + "starter yet; download it once with `llama-ffm info --model " + model + "` (it prints the "
-                    + "cached file) and give that path");
+        if (ModelDownloader.isRemote(model)) {
+            // progress: a line on stderr when a download starts and one when it ends (none when cached)
+            return ModelDownloader.fromEnvironment(modelCache == null || modelCache.isBlank() ? null
+                    : Path.of(modelCache), new PrintWriter(System.err, true), false).fetch(model, null);
+        }
+        if (ModelDownloader.isOtherUrl(model)) {
+            throw new IllegalArgumentException("llama-ffm.model=" + model + ": unsupported URL (give a local path, "
+                    + "an http(s):// URL or hf:owner/repo/file.gguf)");
         }
         Path path = Path.of(model);
         if (!Files.isRegularFile(path)) {

@@ -1,5 +1,6 @@
 package io.github.llamaffm.spring.boot;
 
+import com.sun.net.httpserver.HttpServer;
 import io.github.llamaffm.ChatMessage;
 import io.github.llamaffm.ChatTemplate;
 import io.github.llamaffm.ContextOptions;
@@ -8,10 +9,13 @@ import io.github.llamaffm.Generation;
 import io.github.llamaffm.GenerationService;
 import io.github.llamaffm.LlamaContext;
 import io.github.llamaffm.LlamaModel;
+import io.github.llamaffm.ModelDownloadException;
+import io.github.llamaffm.ModelDownloader;
 import io.github.llamaffm.Sampler;
 import io.github.llamaffm.TestModels;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.springframework.ai.chat.client.ChatClient;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;
@@ -24,8 +28,14 @@ import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
 import org.springframework.context.ConfigurableApplicationContext;
 
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -119,7 +129,58 @@ class LlamaFfmStarterTest {
         }
         assertThatThrownBy(() -> start("llama-ffm.model=/no/such/model.gguf"))
                 .rootCause().hasMessageContaining("no such file");
-        assertThatThrownBy(() -> start("llama-ffm.model=hf:TheBloke/x/y.gguf"))
-                .rootCause().hasMessageContaining("llama-ffm info --model");
+        assertThatThrownBy(() -> start("llama-ffm.model=ftp://example.invalid/y.gguf"))
+                .rootCause().hasMessageContaining("unsupported URL");
+    }
+
+    /**
+     * {@code hf:} references go through the library's one downloader (the CLI's): a local stand-in for Hugging Face's
+     * resolve endpoint serves the tiny model with its sha256 as {@code X-Linked-Etag}, as Hugging Face does for LFS
+     * files; the second start uses the cached file with the server gone.
+     */
+    @Test
+    void anHfReferenceIsDownloadedOnceVerifiedAndThenUsedOffline(@TempDir Path cache) throws Exception {
+        byte[] gguf = Files.readAllBytes(MODEL);
+        String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(gguf));
+        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        List<String> requested = new CopyOnWriteArrayList<>();
+        server.createContext("/", exchange -> {
+            requested.add(exchange.getRequestURI().getPath());
+            if (exchange.getRequestURI().getPath().equals("/owner/repo/resolve/main/tiny.gguf")) {
+                exchange.getResponseHeaders().add("X-Linked-Etag", "\"" + sha + "\"");
+                exchange.sendResponseHeaders(200, gguf.length);
+                exchange.getResponseBody().write(gguf);
+            } else {
+                exchange.sendResponseHeaders(404, -1);
+            }
+            exchange.close();
+        });
+        server.start();
+        String endpoint = "http://127.0.0.1:" + server.getAddress().getPort();
+        System.setProperty(ModelDownloader.HF_ENDPOINT_PROPERTY, endpoint);
+        try {
+            String[] properties = {"llama-ffm.model=hf:owner/repo/tiny.gguf", "llama-ffm.model-cache=" + cache,
+                    "llama-ffm.context-size=1024", "llama-ffm.chat.temperature=0", "llama-ffm.chat.max-tokens=8"};
+            String expected = reference(List.of(ChatMessage.user("Hi")), 8);
+            try (ConfigurableApplicationContext app = start(properties)) {
+                assertThat(ChatClient.create(app.getBean(ChatModel.class)).prompt().user("Hi").call().content())
+                        .isEqualTo(expected);
+                Path loaded = app.getBean(LlamaFfmServing.class).model().path();
+                assertThat(loaded.getParent()).isEqualTo(cache.toAbsolutePath().normalize());
+                assertThat(Files.readAllBytes(loaded)).isEqualTo(gguf);
+            }
+            assertThat(requested).containsExactly("/owner/repo/resolve/main/tiny.gguf");
+            assertThatThrownBy(() -> start("llama-ffm.model=hf:owner/repo/missing.gguf",
+                    "llama-ffm.model-cache=" + cache)).rootCause().isInstanceOf(ModelDownloadException.class)
+                    .hasMessageContaining("HTTP 404").hasMessageContaining("hf:owner/repo/missing.gguf");
+        } finally {
+            server.stop(0);
+        }
+        try (ConfigurableApplicationContext app = start("llama-ffm.model=hf:owner/repo/tiny.gguf",
+                "llama-ffm.model-cache=" + cache, "llama-ffm.context-size=1024")) {
+            assertThat(app.getBean(LlamaFfmServing.class).model().isClosed()).isFalse(); // offline: the cached file
+        } finally {
+            System.clearProperty(ModelDownloader.HF_ENDPOINT_PROPERTY);
+        }
     }
 }

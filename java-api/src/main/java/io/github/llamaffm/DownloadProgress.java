@@ -1,4 +1,4 @@
-package io.github.llamaffm.examples.cli;
+package io.github.llamaffm;
 
 import java.io.PrintWriter;
 import java.util.Locale;

@@ -1,4 +1,4 @@
-package io.github.llamaffm.examples.cli;
+package io.github.llamaffm;
 
 import javax.net.ssl.SSLException;
 import java.io.IOException;
@@ -37,9 +37,15 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * Downloads a model given to {@code --model} as an {@code http(s)://} URL or as
- * {@code hf:owner/repo[@revision]/path/to/file.gguf} (Hugging Face: {@code <endpoint>/owner/repo/resolve/<revision>/
- * path/to/file.gguf}, revision {@code main} by default) into a cache folder, and returns the local file.
+ * Downloads a model named by an {@code http(s)://} URL or by {@code hf:owner/repo[@revision]/path/to/file.gguf}
+ * (Hugging Face: {@code <endpoint>/owner/repo/resolve/<revision>/path/to/file.gguf}, revision {@code main} by
+ * default) into a cache folder, and returns the local file: what the CLI's {@code --model} and the Spring Boot
+ * starter's {@code llama-ffm.model} accept besides a path.
+ *
+ * {@snippet :
+ * Path gguf = ModelDownloader.fromEnvironment(null, null, false)
+ *         .fetch("hf:TheBloke/Mistral-7B-Instruct-v0.2-GGUF/mistral-7b-instruct-v0.2.Q4_K_M.gguf", null);
+ * }
  *
  * <ul>
  *   <li>Cache file: {@code <first 12 hex digits of sha256(url)>-<file name>}. A complete file there is used without
@@ -57,7 +63,7 @@ import java.util.regex.Pattern;
  *       {@code HF_ENDPOINT}, else {@value #DEFAULT_HF_ENDPOINT}. Token: environment variable {@code HF_TOKEN}, sent as
  *       a bearer token to the endpoint's host only (the JDK drops it on redirects to other hosts, such as the
  *       CDN).</li>
- *   <li>Failures are {@link CliException}s naming the HTTP status and URL, the unreachable host, the checksums, or
+ *   <li>Failures are {@link ModelDownloadException}s naming the HTTP status and URL, the unreachable host, the checksums, or
  *       the file that could not be written.</li>
  * </ul>
  */
@@ -83,7 +89,7 @@ public final class ModelDownloader {
      * @param cacheDir     where downloaded models go
      * @param hfEndpoint   base URL for {@code hf:} models (no trailing slash needed)
      * @param hfToken      Hugging Face token, or null
-     * @param err          where progress goes (stderr)
+     * @param err          where progress goes (e.g. stderr), or null for none
      * @param liveProgress a {@code \r}-redrawn progress line (stderr is a terminal), else a line at start and end
      */
     public ModelDownloader(Path cacheDir, String hfEndpoint, String hfToken, PrintWriter err, boolean liveProgress) {
@@ -94,11 +100,14 @@ public final class ModelDownloader {
         }
         this.hfEndpoint = ep;
         this.hfToken = hfToken == null || hfToken.isBlank() ? null : hfToken.strip();
-        this.err = err;
+        this.err = err != null ? err : new PrintWriter(java.io.Writer.nullWriter());
         this.liveProgress = liveProgress;
     }
 
-    /** A downloader configured from {@code --model-cache} (may be null), system properties and the environment. */
+    /**
+     * A downloader configured from {@code cacheOption} (may be null: see {@link #defaultCacheDir}), system properties
+     * and the environment; progress goes to {@code err} (null: none).
+     */
     public static ModelDownloader fromEnvironment(Path cacheOption, PrintWriter err, boolean liveProgress) {
         String endpoint = System.getProperty(HF_ENDPOINT_PROPERTY);
         if (endpoint == null || endpoint.isBlank()) {
@@ -134,7 +143,7 @@ public final class ModelDownloader {
     }
 
     /** Whether {@code model} looks like a URL of a scheme that is not supported ({@code ftp://}, {@code s3://}...). */
-    static boolean isOtherUrl(String model) {
+    public static boolean isOtherUrl(String model) {
         return !isRemote(model) && SCHEME.matcher(model.strip()).matches();
     }
 
@@ -154,7 +163,7 @@ public final class ModelDownloader {
         }
     }
 
-    /** Parses {@code model} (a URL or {@code hf:...}); throws {@link CliException} when it is malformed. */
+    /** Parses {@code model} (a URL or {@code hf:...}); throws {@link ModelDownloadException} when it is malformed. */
     public Source parse(String model) {
         String spec = model.strip();
         String fragmentSha = null;
@@ -165,7 +174,7 @@ public final class ModelDownloader {
             if (fragment.toLowerCase(Locale.ROOT).startsWith("sha256=")) {
                 fragmentSha = fragment.substring("sha256=".length());
                 if (!SHA256.matcher(fragmentSha).matches()) {
-                    throw new CliException("invalid #sha256= in --model " + model + ": expected 64 hex digits");
+                    throw new ModelDownloadException("invalid #sha256= in the model reference " + model + ": expected 64 hex digits");
                 }
                 fragmentSha = fragmentSha.toLowerCase(Locale.ROOT);
             }
@@ -177,15 +186,15 @@ public final class ModelDownloader {
         try {
             uri = new URI(noFragment);
         } catch (URISyntaxException e) {
-            throw new CliException("invalid URL in --model: " + model + " (" + e.getMessage() + ")");
+            throw new ModelDownloadException("invalid model URL: " + model + " (" + e.getMessage() + ")");
         }
         if (uri.getHost() == null || uri.getHost().isEmpty()) {
-            throw new CliException("invalid URL in --model (no host): " + model);
+            throw new ModelDownloadException("invalid model URL (no host): " + model);
         }
         String path = uri.getPath() == null ? "" : uri.getPath();
         String name = path.substring(path.lastIndexOf('/') + 1);
         if (name.isEmpty()) {
-            throw new CliException("cannot tell the file name from " + model
+            throw new ModelDownloadException("cannot tell the file name from " + model
                     + ": the URL's path must end with the model's file name (e.g. .../model.gguf)");
         }
         boolean hf = isHuggingFaceHost(uri);
@@ -200,7 +209,7 @@ public final class ModelDownloader {
         String usage = " (expected hf:owner/repo/path/to/file.gguf or hf:owner/repo@revision/file.gguf)";
         String[] parts = rest.split("/", -1);
         if (parts.length < 3) {
-            throw new CliException("invalid Hugging Face model " + model + usage);
+            throw new ModelDownloadException("invalid Hugging Face model " + model + usage);
         }
         String owner = parts[0];
         String repo = parts[1];
@@ -215,7 +224,7 @@ public final class ModelDownloader {
         all.addAll(segments);
         for (String s : all) {
             if (s.isEmpty() || s.equals(".") || s.equals("..")) {
-                throw new CliException("invalid Hugging Face model " + model + usage);
+                throw new ModelDownloadException("invalid Hugging Face model " + model + usage);
             }
         }
         StringBuilder url = new StringBuilder(hfEndpoint).append('/').append(encodeSegment(owner)).append('/')
@@ -227,10 +236,10 @@ public final class ModelDownloader {
         try {
             uri = new URI(url.toString());
         } catch (URISyntaxException e) {
-            throw new CliException("invalid Hugging Face endpoint " + hfEndpoint + " (" + e.getMessage() + ")");
+            throw new ModelDownloadException("invalid Hugging Face endpoint " + hfEndpoint + " (" + e.getMessage() + ")");
         }
         if (uri.getHost() == null) {
-            throw new CliException("invalid Hugging Face endpoint (no host): " + hfEndpoint);
+            throw new ModelDownloadException("invalid Hugging Face endpoint (no host): " + hfEndpoint);
         }
         return new Source(spec, uri, segments.getLast(), fragmentSha, true);
     }
@@ -258,14 +267,14 @@ public final class ModelDownloader {
         String expectedFrom = null;
         if (sha256 != null) {
             if (!SHA256.matcher(sha256.strip()).matches()) {
-                throw new CliException("invalid --sha256 " + sha256 + ": expected 64 hex digits");
+                throw new ModelDownloadException("invalid expected sha256 " + sha256 + ": expected 64 hex digits");
             }
             expected = sha256.strip().toLowerCase(Locale.ROOT);
-            expectedFrom = "--sha256";
+            expectedFrom = "the expected sha256";
         }
         if (source.fragmentSha256() != null) {
             if (expected != null && !expected.equals(source.fragmentSha256())) {
-                throw new CliException("--sha256 " + expected + " differs from the URL's #sha256="
+                throw new ModelDownloadException("the expected sha256 " + expected + " differs from the URL's #sha256="
                         + source.fragmentSha256());
             }
             expected = source.fragmentSha256();
@@ -279,8 +288,8 @@ public final class ModelDownloader {
         try {
             Files.createDirectories(cacheDir);
         } catch (IOException e) {
-            throw new CliException("cannot create the model cache directory " + cacheDir + " (" + describe(e)
-                    + "); choose another with --model-cache DIR or " + CACHE_ENV, e);
+            throw new ModelDownloadException("cannot create the model cache directory " + cacheDir + " (" + describe(e)
+                    + "); choose another (CLI: --model-cache DIR; Spring Boot: llama-ffm.model-cache) or set " + CACHE_ENV, e);
         }
         Path part = sibling(target, ".part");
         FileChannel channel;
@@ -288,7 +297,7 @@ public final class ModelDownloader {
             channel = FileChannel.open(part, StandardOpenOption.CREATE, StandardOpenOption.READ,
                     StandardOpenOption.WRITE);
         } catch (IOException e) {
-            throw new CliException("cannot write " + part + ": " + describe(e), e);
+            throw new ModelDownloadException("cannot write " + part + ": " + describe(e), e);
         }
         boolean locked = false;
         boolean finished = false;
@@ -301,7 +310,7 @@ public final class ModelDownloader {
                 lock = null;
             }
             if (lock == null) {
-                throw new CliException("another download of " + source.fileName() + " into " + cacheDir
+                throw new ModelDownloadException("another download of " + source.fileName() + " into " + cacheDir
                         + " is in progress (" + part + " is locked); wait for it to finish and run this again");
             }
             locked = true;
@@ -329,7 +338,7 @@ public final class ModelDownloader {
             }
             if (checked != null && !checked.equals(result.sha256())) {
                 deletePart = true;
-                throw new CliException("checksum mismatch for " + source.fileName() + " from " + source.display()
+                throw new ModelDownloadException("checksum mismatch for " + source.fileName() + " from " + source.display()
                         + ": expected sha256 " + checked + " (" + checkedFrom + "), got " + result.sha256()
                         + "; the download was deleted");
             }
@@ -338,10 +347,10 @@ public final class ModelDownloader {
                 writeSidecar(target, result.sha256(), result.size());
                 finished = true;
             } catch (IOException e) {
-                throw new CliException("cannot write " + part + ": " + describe(e), e);
+                throw new ModelDownloadException("cannot write " + part + ": " + describe(e), e);
             }
         } catch (IOException e) {
-            throw new CliException("cannot write " + part + ": " + describe(e), e);
+            throw new ModelDownloadException("cannot write " + part + ": " + describe(e), e);
         } finally {
             if (locked && !finished && (deletePart || isEmptyFile(part))) { // nothing worth resuming
                 deleteQuietly(part);
@@ -350,7 +359,7 @@ public final class ModelDownloader {
         try {
             moveAtomically(part, target);
         } catch (IOException e) {
-            throw new CliException("cannot move " + part + " to " + target + ": " + describe(e), e);
+            throw new ModelDownloadException("cannot move " + part + " to " + target + ": " + describe(e), e);
         }
         return target;
     }
@@ -385,7 +394,7 @@ public final class ModelDownloader {
                         long[] range = contentRange(response.headers());
                         if (range == null || range[0] != have) {
                             if (attempt >= MAX_ATTEMPTS) {
-                                throw new CliException("the server answered the resume request for "
+                                throw new ModelDownloadException("the server answered the resume request for "
                                         + source.display() + " with an unexpected range "
                                         + response.headers().firstValue("Content-Range").orElse("(none)"));
                             }
@@ -409,7 +418,7 @@ public final class ModelDownloader {
                 }
                 String type = response.headers().firstValue("Content-Type").orElse("");
                 if (type.toLowerCase(Locale.ROOT).startsWith("text/html")) {
-                    throw new CliException(source.display() + " returned an HTML page, not a model file; use the "
+                    throw new ModelDownloadException(source.display() + " returned an HTML page, not a model file; use the "
                             + "file's download link" + (source.huggingFace()
                             ? " (.../resolve/<revision>/file.gguf) or hf:owner/repo/file.gguf" : ""));
                 }
@@ -433,17 +442,17 @@ public final class ModelDownloader {
         try {
             return client.send(b.build(), HttpResponse.BodyHandlers.ofInputStream());
         } catch (HttpTimeoutException e) {
-            throw new CliException("no answer from " + source.hostAndPort() + " for " + source.display() + " ("
-                    + describe(e) + ") — offline? pass a local path to --model", e);
+            throw new ModelDownloadException("no answer from " + source.hostAndPort() + " for " + source.display() + " ("
+                    + describe(e) + ") — offline? use a local path to the model", e);
         } catch (SSLException e) {
-            throw new CliException("secure connection to " + source.hostAndPort() + " failed: " + describe(e), e);
+            throw new ModelDownloadException("secure connection to " + source.hostAndPort() + " failed: " + describe(e), e);
         } catch (IOException e) {
-            throw new CliException("cannot reach " + source.hostAndPort() + ": " + describe(e)
-                    + " — offline? pass a local path to --model (a model downloaded before is used from the cache "
+            throw new ModelDownloadException("cannot reach " + source.hostAndPort() + ": " + describe(e)
+                    + " — offline? use a local path to the model (a model downloaded before is used from the cache "
                     + cacheDir + " without network)", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new CliException("download of " + source.display() + " interrupted", e);
+            throw new ModelDownloadException("download of " + source.display() + " interrupted", e);
         }
     }
 
@@ -462,7 +471,7 @@ public final class ModelDownloader {
                 try {
                     n = body.read(buf);
                 } catch (IOException e) {
-                    throw new CliException("download of " + source.display() + " broke off after "
+                    throw new ModelDownloadException("download of " + source.display() + " broke off after "
                             + mib(done) + (total > 0 ? " of " + mib(total) : "") + " (" + describe(e)
                             + "); run the same command again to resume", e);
                 }
@@ -477,20 +486,20 @@ public final class ModelDownloader {
                 done += n;
                 if (total >= 0 && done > total) {
                     channel.truncate(0);
-                    throw new CliException("download of " + source.display() + " is larger than the " + total
+                    throw new ModelDownloadException("download of " + source.display() + " is larger than the " + total
                             + " bytes the server announced; the download was deleted");
                 }
                 progress.update(done, total);
             }
             if (total >= 0 && done < total) {
-                throw new CliException("download of " + source.display() + " ended after " + done + " of " + total
+                throw new ModelDownloadException("download of " + source.display() + " ended after " + done + " of " + total
                         + " bytes; run the same command again to resume");
             }
             ok = true;
             progress.finish(done, total);
             return done;
         } catch (IOException e) {
-            throw new CliException("cannot write " + part + ": " + describe(e), e);
+            throw new ModelDownloadException("cannot write " + part + ": " + describe(e), e);
         } finally {
             if (!ok) {
                 progress.abort();
@@ -537,7 +546,7 @@ public final class ModelDownloader {
                     writeSidecar(target, actual, size);
                 }
                 if (!actual.equals(expected)) {
-                    throw new CliException("checksum mismatch for the cached " + target + ": expected sha256 "
+                    throw new ModelDownloadException("checksum mismatch for the cached " + target + ": expected sha256 "
                             + expected + " (" + expectedFrom + "), but it has " + actual
                             + "; delete it to download the file again");
                 }
@@ -546,7 +555,7 @@ public final class ModelDownloader {
         } catch (NumberFormatException e) {
             return target; // an unreadable size line: the file itself was verified when it was written
         } catch (IOException | UncheckedIOException e) {
-            throw new CliException("cannot read the cached " + target + ": " + describe(e), e);
+            throw new ModelDownloadException("cannot read the cached " + target + ": " + describe(e), e);
         }
     }
 
@@ -635,7 +644,7 @@ public final class ModelDownloader {
         return SHA256.matcher(e).matches() ? e.toLowerCase(Locale.ROOT) : null;
     }
 
-    private CliException httpError(int status, Source source) {
+    private ModelDownloadException httpError(int status, Source source) {
         StringBuilder msg = new StringBuilder("HTTP ").append(status);
         String reason = reason(status);
         if (reason != null) {
@@ -650,7 +659,7 @@ public final class ModelDownloader {
         } else if (source.huggingFace() && status == 404) {
             msg.append(" — check the owner/repo, the revision and the file's path in the repository");
         }
-        return new CliException(msg.toString());
+        return new ModelDownloadException(msg.toString());
     }
 
     private static String reason(int status) {

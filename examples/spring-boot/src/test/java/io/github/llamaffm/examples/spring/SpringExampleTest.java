@@ -1,0 +1,38 @@
+package io.github.llamaffm.examples.spring;
+
+import io.github.llamaffm.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The example runs end to end (call, stream, tools, structured output) on a generated tiny model with Qwen 2.5's
+ * chat template (random weights: the text is gibberish, the record is still decoded from constrained JSON).
+ */
+class SpringExampleTest {
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void theExampleRuns() throws Exception {
+        String qwen = Files.readString(TestModels.llamaSource().resolve("models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"));
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream stdout = System.out;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            SpringExample.main(new String[] {"--llama-ffm.model=" + TestModels.tiny(), "--llama-ffm.gpu-layers=0",
+                    "--llama-ffm.context-size=2048", "--llama-ffm.chat.max-tokens=48",
+                    "--llama-ffm.chat-template=" + qwen});
+        } finally {
+            System.setOut(stdout);
+        }
+        String printed = out.toString(StandardCharsets.UTF_8);
+        assertThat(printed).contains("call:   ", "stream: ", "tools:  ");
+        assertThat(printed).containsPattern("entity: Sentiment\\[label=(POSITIVE|NEGATIVE|NEUTRAL), confidence=");
+    }
+}
