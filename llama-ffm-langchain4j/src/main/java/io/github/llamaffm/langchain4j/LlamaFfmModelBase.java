@@ -74,7 +74,10 @@ public abstract sealed class LlamaFfmModelBase implements AutoCloseable
         return engine.service;
     }
 
-    /** Frees the model if this chat model loaded it ({@link ChatModelBuilder#modelPath}); a shared service stays open. */
+    /**
+     * Frees this model's chat format, and the model if this chat model loaded it ({@link ChatModelBuilder#modelPath});
+     * a shared service stays open. Idempotent; a request after close throws {@link IllegalStateException}.
+     */
     @Override
     public void close() {
         engine.close();

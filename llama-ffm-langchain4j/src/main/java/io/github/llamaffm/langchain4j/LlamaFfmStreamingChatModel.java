@@ -8,6 +8,8 @@ import dev.langchain4j.model.chat.response.ChatResponse;
 import dev.langchain4j.model.chat.response.CompleteToolCall;
 import dev.langchain4j.model.chat.response.PartialResponse;
 import dev.langchain4j.model.chat.response.PartialResponseContext;
+import dev.langchain4j.model.chat.response.PartialThinking;
+import dev.langchain4j.model.chat.response.PartialThinkingContext;
 import dev.langchain4j.model.chat.response.PartialToolCall;
 import dev.langchain4j.model.chat.response.PartialToolCallContext;
 import dev.langchain4j.model.chat.response.StreamingChatResponseHandler;
@@ -16,7 +18,7 @@ import io.github.llamaffm.ChatFormat;
 import io.github.llamaffm.ChatReply;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.GenerationService;
-import io.github.llamaffm.ToolCall;
+import io.github.llamaffm.ReplyDeltas;
 
 import java.util.List;
 import java.util.concurrent.CancellationException;
@@ -107,9 +109,10 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
     /**
      * One reply's callbacks. A plain-text reply streams the released text of each token; a structured one (tools or
      * a response format: the format constrains and parses it) streams what llama.cpp's parser makes of the text so
-     * far, as LangChain4j's own providers stream (its {@code ToolCallBuilder}): new content as partial responses, new
-     * argument text of the call being written as partial tool calls, and one {@code onCompleteToolCall} per call once
-     * the next call has begun or the reply has ended (a call the token limit cut off is never completed).
+     * far ({@link ReplyDeltas}), as LangChain4j's own providers stream (its {@code ToolCallBuilder}): new reasoning as
+     * partial thinking, new content as partial responses, new argument text of the call being written as partial tool
+     * calls, and one {@code onCompleteToolCall} per call once the next call has begun or the reply has ended (a call
+     * the token limit cut off is never completed).
      */
     private final class Stream {
         private final ChatFormat.Prompt prompt;
@@ -117,9 +120,7 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
         private final PartialResponseContext context;
         private final boolean structured;
         private final StringBuilder raw = new StringBuilder();
-        private String contentSent = "";
-        private String argumentsSent = "";
-        private int callsCompleted;
+        private final ReplyDeltas deltas = new ReplyDeltas();
 
         Stream(ChatFormat.Prompt prompt, StreamingChatResponseHandler handler, PartialResponseContext context,
                boolean structured) {
@@ -141,34 +142,24 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
             } catch (RuntimeException e) {
                 return; // not parseable yet: the next token may complete it
             }
-            update(partial, false);
+            emit(deltas.next(partial));
         }
 
-        /** Emits what {@code reply} adds; {@code last}: the final parse, whose calls are all complete. */
-        private void update(ChatReply reply, boolean last) {
-            String c = reply.content();
-            if (c.length() > contentSent.length() && c.startsWith(contentSent)) {
-                String delta = c.substring(contentSent.length());
-                contentSent = c;
-                content(delta);
+        private void emit(ReplyDeltas.Delta delta) {
+            if (!delta.reasoning().isEmpty()) {
+                callback(() -> handler.onPartialThinking(new PartialThinking(delta.reasoning()),
+                        new PartialThinkingContext(context.streamingHandle())));
             }
-            List<ToolCall> calls = reply.toolCalls();
-            for (int n = callsCompleted; n < calls.size(); n++) {
-                int i = n;
-                ToolCall call = calls.get(i);
-                String args = call.arguments();
-                if (args.length() > argumentsSent.length() && args.startsWith(argumentsSent)) {
-                    String delta = args.substring(argumentsSent.length());
-                    argumentsSent = args;
-                    callback(() -> handler.onPartialToolCall(PartialToolCall.builder().index(i).id(call.id())
-                            .name(call.name()).partialArguments(delta).build(),
+            content(delta.content());
+            for (ReplyDeltas.ToolCallDelta c : delta.toolCalls()) {
+                if (!c.arguments().isEmpty()) {
+                    callback(() -> handler.onPartialToolCall(PartialToolCall.builder().index(c.index())
+                            .id(c.call().id()).name(c.call().name()).partialArguments(c.arguments()).build(),
                             new PartialToolCallContext(context.streamingHandle())));
                 }
-                if (i < calls.size() - 1 || last) {
-                    callsCompleted = i + 1;
-                    argumentsSent = "";
-                    ToolExecutionRequest request = ChatMapping.toolRequests(List.of(call)).getFirst();
-                    callback(() -> handler.onCompleteToolCall(new CompleteToolCall(i, request)));
+                if (c.complete()) {
+                    ToolExecutionRequest request = ChatMapping.toolRequests(List.of(c.call())).getFirst();
+                    callback(() -> handler.onCompleteToolCall(new CompleteToolCall(c.index(), request)));
                 }
             }
         }
@@ -179,10 +170,16 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
             }
         }
 
+        /**
+         * Calls the handler; what it throws goes to its {@code onError}, an {@link Error} too (e.g. a test's
+         * AssertionError): it must not end the service thread that every request shares.
+         */
         private void callback(Runnable call) {
             try {
                 call.run();
-            } catch (RuntimeException e) {
+            } catch (VirtualMachineError e) {
+                throw e;
+            } catch (RuntimeException | Error e) {
                 error(handler, e);
             }
         }
@@ -190,7 +187,7 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
         void complete(GenerationResult result) {
             ChatReply reply = prompt.parse(result);
             if (structured) {
-                update(reply, true);
+                emit(deltas.finish(reply));
             }
             callback(() -> handler.onCompleteResponse(ChatMapping.response(reply, engine.modelName)));
         }
@@ -199,8 +196,11 @@ public final class LlamaFfmStreamingChatModel extends LlamaFfmModelBase implemen
     private static void error(StreamingChatResponseHandler handler, Throwable error) {
         try {
             handler.onError(error);
-        } catch (RuntimeException ignored) {
-            // as LangChain4j's providers do: an exception from onError is ignored
+        } catch (VirtualMachineError e) {
+            throw e;
+        } catch (RuntimeException | Error ignored) {
+            // as LangChain4j's providers do: an exception from onError is ignored (an Error too: it must not end the
+            // service thread that every request shares)
         }
     }
 

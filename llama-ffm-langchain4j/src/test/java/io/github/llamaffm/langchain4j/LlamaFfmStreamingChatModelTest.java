@@ -172,6 +172,34 @@ class LlamaFfmStreamingChatModelTest {
         assertThat(errors).hasSize(partialCalls.get() + 1).allMatch(e -> e == boom);
     }
 
+    /** An Error from user code (a test's failed assertion) goes to onError and does not end the shared service. */
+    @Test
+    void anErrorFromTheHandlerDoesNotEndTheSharedService() throws Exception {
+        AssertionError failed = new AssertionError("a handler's assertion failed");
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        CompletableFuture<ChatResponse> done = new CompletableFuture<>();
+        streaming.chat("Hi", new StreamingChatResponseHandler() {
+            @Override
+            public void onPartialResponse(String text) {
+                throw failed;
+            }
+
+            @Override
+            public void onCompleteResponse(ChatResponse response) {
+                done.complete(response);
+            }
+
+            @Override
+            public void onError(Throwable error) {
+                errors.add(error);
+                throw new AssertionError("and onError failed too");
+            }
+        });
+        assertThat(done.get(60, TimeUnit.SECONDS).aiMessage().text()).isEqualTo(chat.chat("Hi"));
+        assertThat(errors).isNotEmpty().allMatch(e -> e == failed);
+        assertThat(chat.service().isClosed()).isFalse();
+    }
+
     interface StreamingAssistant {
         TokenStream chat(String message);
     }

@@ -6,6 +6,7 @@ import io.github.llamaffm.FinishReason;
 import io.github.llamaffm.GenerateOptions;
 import io.github.llamaffm.GenerationResult;
 import io.github.llamaffm.GenerationService;
+import io.github.llamaffm.ReplyDeltas;
 import io.github.llamaffm.Sampler;
 import io.github.llamaffm.Tool;
 import io.github.llamaffm.ToolCall;
@@ -150,22 +151,21 @@ public final class LlamaFfmChatModel implements ChatModel, AutoCloseable {
             Rendered r = render(prompt);
             String id = newId();
             StringBuilder raw = new StringBuilder();
-            StringBuilder content = new StringBuilder();
+            ReplyDeltas deltas = new ReplyDeltas();
             GenerationService.Request request = service.submit(r.prompt().text(), r.options(), token -> {
-                String delta = token.text();
+                raw.append(token.text());
+                ChatReply soFar;
                 if (r.structured()) { // stream what llama.cpp's parser makes of the text so far
-                    raw.append(token.text());
-                    String parsed;
                     try {
-                        parsed = r.prompt().parsePartial(raw.toString()).content();
+                        soFar = r.prompt().parsePartial(raw.toString());
                     } catch (RuntimeException e) {
-                        return;
+                        return; // not parseable yet: the next token may complete it
                     }
-                    delta = parsed.length() > content.length() && parsed.startsWith(content.toString())
-                            ? parsed.substring(content.length()) : "";
+                } else {
+                    soFar = new ChatReply(raw.toString(), "", List.of(), null);
                 }
+                String delta = deltas.next(soFar).content();
                 if (!delta.isEmpty()) {
-                    content.append(delta);
                     sink.next(new ChatResponse(List.of(new Generation(new AssistantMessage(delta))),
                             ChatResponseMetadata.builder().id(id).model(modelName).build()));
                 }
@@ -182,8 +182,7 @@ public final class LlamaFfmChatModel implements ChatModel, AutoCloseable {
                 }
                 notifyResult(result);
                 ChatReply reply = r.prompt().parse(result);
-                String rest = reply.content().startsWith(content.toString())
-                        ? reply.content().substring(content.length()) : "";
+                String rest = deltas.finish(reply).content();
                 sink.next(new ChatResponse(List.of(generation(rest, reply, result)), metadata(id, result)));
                 sink.complete();
             });
