@@ -21,8 +21,10 @@ public final class GenerateOptions {
     private final boolean addSpecial;
     private final boolean parseSpecial;
     private final Map<LoraAdapter, Float> loras;
+    private final Speculation speculation;
 
     private GenerateOptions(Builder b) {
+        this.speculation = b.speculation;
         this.maxTokens = b.maxTokens;
         this.baseSampler = b.sampler;
         this.jsonSchema = b.jsonSchema;
@@ -53,7 +55,7 @@ public final class GenerateOptions {
     public Builder toBuilder() {
         Builder b = new Builder().maxTokens(maxTokens).sampler(baseSampler).stopStrings(stopStrings)
                 .probabilities(probabilities).topProbabilities(topProbabilities).addSpecial(addSpecial)
-                .parseSpecial(parseSpecial);
+                .parseSpecial(parseSpecial).speculation(speculation);
         b.jsonSchema = jsonSchema;
         b.loras = loras;
         return b;
@@ -75,13 +77,16 @@ public final class GenerateOptions {
      * ({@link LlamaContext#setLoras}).
      */
     public Optional<Map<LoraAdapter, Float>> loras() { return Optional.ofNullable(loras); }
+    /** Speculative decoding, if set ({@link Builder#speculation(Speculation)}). */
+    public Optional<Speculation> speculation() { return Optional.ofNullable(speculation); }
 
     @Override
     public String toString() {
         return "GenerateOptions[maxTokens=" + maxTokens + ", sampler=" + sampler
                 + (jsonSchema == null ? "" : ", jsonSchema=" + jsonSchema.length() + " chars") + ", stopStrings=" + stopStrings
                 + ", probabilities=" + probabilities + ", addSpecial=" + addSpecial + ", parseSpecial=" + parseSpecial
-                + (loras == null ? "" : ", loras=" + loras) + "]";
+                + (loras == null ? "" : ", loras=" + loras)
+                + (speculation == null ? "" : ", speculation=" + speculation) + "]";
     }
 
     public static final class Builder {
@@ -94,6 +99,7 @@ public final class GenerateOptions {
         private boolean addSpecial = true;
         private boolean parseSpecial = true;
         private Map<LoraAdapter, Float> loras;
+        private Speculation speculation;
 
         private Builder() {}
 
@@ -203,6 +209,16 @@ public final class GenerateOptions {
          */
         public Builder jsonSchema(String jsonSchema) {
             this.jsonSchema = jsonSchema;
+            return this;
+        }
+
+        /**
+         * Speculative decoding: guesses from a draft model or from n-gram lookup, checked by one decode of the model
+         * per round ({@link Speculation}); the output is what the model gives without it. {@code null} (the default)
+         * for none. Used by {@link LlamaContext#generate} and {@link SequenceScheduler}.
+         */
+        public Builder speculation(Speculation speculation) {
+            this.speculation = speculation;
             return this;
         }
 

@@ -3,6 +3,7 @@ package io.github.llamaffm;
 import io.github.llamaffm.internal.NativeBatch;
 import io.github.llamaffm.internal.ThreadClaim;
 
+import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.Objects;
 import java.util.Spliterator;
@@ -31,6 +32,8 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
     private final NativeBatch batch;
     /** Sequence 0 of the context, with prefix reuse. */
     private final SequenceEngine engine;
+    /** Tokens of the last step not yet handed out: with speculation a step can yield several. */
+    private final ArrayDeque<Token> ready = new ArrayDeque<>();
     private boolean started;
 
     Generation(ThreadClaim owner, NativeBatch batch, SequenceEngine engine) {
@@ -40,14 +43,32 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
     }
 
     /**
-     * Produces the next token, or returns {@code false} when the generation has ended. One decode step per call.
+     * Produces the next token, or returns {@code false} when the generation has ended. One decode step per call
+     * (with {@link Speculation}, a step can yield several tokens: they are handed out one per call).
      */
     private boolean advance(Consumer<? super Token> action) {
-        if (engine.isFinished()) {
-            return false;
+        while (ready.isEmpty()) {
+            if (engine.isFinished() || !decodeStep()) {
+                return false;
+            }
         }
+        Token token = ready.poll();
+        try {
+            action.accept(token);
+        } catch (RuntimeException | Error e) {
+            ready.clear();
+            try (var claim = owner.claim()) {
+                engine.fail(e);
+            }
+            throw e;
+        }
+        return true;
+    }
+
+    /** One decode step, its tokens queued in {@link #ready}; false if the generation ended without a token. */
+    private boolean decodeStep() {
         try (var claim = owner.claim()) {
-            return step(action);
+            return step(ready::add);
         } catch (DecodeException e) {
             if (e.status() == NativeBatch.ABORTED) {
                 engine.finish(FinishReason.CANCELLED);
@@ -75,6 +96,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             if (engine.promptRemaining() > 0) {
                 engine.queuePrompt(batch, batch.capacity());
             } else {
+                engine.prepareDraft(batch.capacity());
                 engine.queuePendingToken(batch);
             }
             try {
@@ -154,6 +176,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
     /** Ends the generation if still running ({@link FinishReason#CANCELLED}). Idempotent. */
     @Override
     public void close() {
+        ready.clear();
         if (engine.isFinished()) {
             return; // also the case once the context is closed: closing it ends its generation
         }

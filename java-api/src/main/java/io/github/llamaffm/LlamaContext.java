@@ -403,8 +403,12 @@ public final class LlamaContext implements AutoCloseable {
         endActive();
         options = withAdapters(options);
         applyAdapters(options.loras().orElseThrow());
+        Drafter drafter = Drafter.of(options, this);
+        // With speculation a round decodes several tokens, which llama.cpp's counters book as prompt processing:
+        // its timings are then the wall clock's.
         active = new Generation(claims, batch, new SequenceEngine(0, vocabulary, tokens, options,
-                sequenceContextSize, history, shift, ctx, settings.backendSampling() ? ctx : null));
+                sequenceContextSize, history, shift, drafter == null ? ctx : null,
+                drafter == null && settings.backendSampling() ? ctx : null, drafter));
         return active;
     }
 
@@ -461,7 +465,7 @@ public final class LlamaContext implements AutoCloseable {
             }
             clearCache();
             batch.clearAbort();
-            scheduler = new SequenceScheduler(claims, batch, memory, vocabulary, options.sequences(),
+            scheduler = new SequenceScheduler(this, claims, batch, memory, vocabulary, options.sequences(),
                     sequenceContextSize, rollingWindow, shift, !options.kvUnified(), settings.backendSampling(),
                     this::withAdapters, this::applyAdapters);
             return scheduler;
@@ -514,6 +518,81 @@ public final class LlamaContext implements AutoCloseable {
                 history.append(tokens, start, n);
             }
         }
+    }
+
+    /**
+     * The draft model's side of {@link Speculation}: continues {@code tokens} greedily by up to {@code n} tokens in
+     * sequence 0, decoding only what the cache does not already hold (prefix reuse; the previous round's guesses
+     * that the target rejected are removed here). Stops early at a guess whose probability is below
+     * {@code minProbability}, where the sequence is full, or where a token is not in this vocabulary.
+     */
+    int[] draftTokens(int[] tokens, int n, float minProbability) {
+        try (var claim = claims.claim()) {
+            ensureNoScheduler();
+            endActive();
+            n = Math.min(n, sequenceContextSize - tokens.length);
+            if (n <= 0) {
+                return new int[0];
+            }
+            for (int t : tokens) {
+                if (t < 0 || t >= vocabulary.size()) {
+                    return new int[0];
+                }
+            }
+            batch.clearAbort();
+            int[] guess = new int[n];
+            int count = 0;
+            try {
+                int output = 0;
+                for (int start = history.reusePrefix(tokens); start < tokens.length; start += batch.capacity()) {
+                    int k = Math.min(batch.capacity(), tokens.length - start);
+                    batch.clear();
+                    for (int i = 0; i < k; i++) {
+                        output = batch.add(tokens[start + i], start + i, 0, start + i == tokens.length - 1);
+                    }
+                    batch.decode();
+                    history.append(tokens, start, k);
+                }
+                while (true) {
+                    int best = argmax(output);
+                    if (minProbability > 0
+                            && SequenceEngine.probabilityOf(ctx, output, vocabulary.size(), best) < minProbability) {
+                        break;
+                    }
+                    guess[count++] = best;
+                    if (count == n) {
+                        break;
+                    }
+                    batch.clear();
+                    output = batch.add(best, history.length(), 0, true);
+                    batch.decode();
+                    history.append(best);
+                }
+            } catch (DecodeException e) {
+                history.trimToCache();
+                if (e.status() != 1 && e.status() != NativeBatch.ABORTED) {
+                    throw e;
+                }
+                // no room in the draft cache, or the draft context was cancelled: guess what there is
+            }
+            return Arrays.copyOf(guess, count);
+        }
+    }
+
+    /** The most likely token of batch entry {@code output} of the last decode (the lowest id among equals). */
+    private int argmax(int output) {
+        MemorySegment logits = Llama.llama_get_logits_ith(ctx, output)
+                .reinterpret((long) vocabulary.size() * Float.BYTES);
+        int best = 0;
+        float max = Float.NEGATIVE_INFINITY;
+        for (int i = 0; i < vocabulary.size(); i++) {
+            float l = logits.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            if (l > max) {
+                max = l;
+                best = i;
+            }
+        }
+        return best;
     }
 
     /** A copy of the logits of the last decoded token (one per vocabulary entry). */

@@ -18,8 +18,15 @@ import java.util.function.Consumer;
  *
  * <p>The front ends decide only what goes into a batch and when, and what to do once a sequence has finished
  * (the scheduler frees its cells and tells its listener). Not thread-safe (the context's claim).
+ *
+ * <p><b>Speculation</b> ({@link Speculation}) lives here too: {@link #prepareDraft} asks the {@link Drafter} for
+ * guesses to follow the pending token, {@link #queuePendingToken} queues the pending token and the guesses with
+ * logits for each, and {@link #sample} samples position after position while the sample equals the guess (each sample
+ * goes through the same per-token rules), then removes the rejected guesses' cells.
  */
 final class SequenceEngine {
+    private static final int[] NO_DRAFT = new int[0];
+
     private final int sequence;
     private final Vocabulary vocabulary;
     private final int[] prompt;
@@ -35,6 +42,10 @@ final class SequenceEngine {
     private final SamplerChain sampler;
     /** Whether the sampler is attached to the context for backend sampling (else: host sampling). */
     private final boolean backendSampling;
+    /** Guesses the tokens after the pending one ({@link Speculation}), or null. */
+    private final Drafter drafter;
+    /** The guesses queued after the pending token, checked by {@link #sample}. */
+    private int[] draft = NO_DRAFT;
     private final TextHoldBack text;
     private final StringBuilder emitted = new StringBuilder();
 
@@ -70,8 +81,10 @@ final class SequenceEngine {
      * @throws IllegalArgumentException if the sampler cannot be built (e.g. a grammar that does not parse)
      */
     SequenceEngine(int sequence, Vocabulary vocabulary, int[] prompt, GenerateOptions options, int capacity,
-                   TokenHistory history, Shift shift, MemorySegment perfContext, MemorySegment samplingContext) {
+                   TokenHistory history, Shift shift, MemorySegment perfContext, MemorySegment samplingContext,
+                   Drafter drafter) {
         this.sequence = sequence;
+        this.drafter = drafter;
         this.vocabulary = vocabulary;
         this.prompt = prompt;
         this.feed = prompt;
@@ -194,10 +207,32 @@ final class SequenceEngine {
         queuedPrompt = true;
     }
 
-    /** Queues the pending sampled token. */
+    /**
+     * With speculation, guesses the tokens to follow the pending one for the next {@link #queuePendingToken}: at most
+     * {@code room - 1} (the batch room besides the pending token) and no more than the sequence's cells and
+     * {@link GenerateOptions#maxTokens()} leave room for. Without speculation it guesses nothing.
+     *
+     * @return the batch entries {@link #queuePendingToken} will add: 1 plus the guesses
+     */
+    int prepareDraft(int room) {
+        draft = NO_DRAFT;
+        if (drafter != null) {
+            int max = Math.min(room - 1, Math.min(capacity - position - 1 - (shift != null ? 1 : 0),
+                    options.maxTokens() - generated - 1));
+            if (max > 0) {
+                draft = drafter.draft(history.toArray(), pendingToken, max);
+            }
+        }
+        return 1 + draft.length;
+    }
+
+    /** Queues the pending sampled token, and after it the guesses of {@link #prepareDraft}, each with logits. */
     void queuePendingToken(NativeBatch batch) {
         outputIndex = batch.add(pendingToken, position, sequence, true);
-        queued = 1;
+        for (int i = 0; i < draft.length; i++) {
+            batch.add(draft[i], position + 1 + i, sequence, true);
+        }
+        queued = 1 + draft.length;
         queuedPrompt = false;
     }
 
@@ -205,12 +240,11 @@ final class SequenceEngine {
     boolean decoded() {
         if (queuedPrompt) {
             history.append(feed, fed, queued);
-        } else {
-            history.append(pendingToken);
-        }
-        position += queued;
-        if (queuedPrompt) {
+            position += queued;
             fed += queued;
+        } else {
+            history.append(pendingToken); // the guesses after it count once accepted (sample)
+            position++;
         }
         queued = 0;
         return !queuedPrompt || fed == feed.length;
@@ -219,6 +253,7 @@ final class SequenceEngine {
     /** After a failed decode: nothing queued was decoded; the record keeps what the cache still holds. */
     void decodeFailed() {
         queued = 0;
+        draft = NO_DRAFT;
         history.trimToCache();
     }
 
@@ -226,12 +261,38 @@ final class SequenceEngine {
 
     /**
      * Samples the queued output of the last decode, applies the per-token rules and passes at most one token to
-     * {@code sink}. An exception of the sink or the sampler propagates; the caller then ends the sequence with
+     * {@code sink}; with speculative guesses queued, goes on sampling the next position while the last sample equals
+     * the guess there (each sample a token to the sink, under the same rules), then removes the cells of the rejected
+     * guesses. An exception of the sink or the sampler propagates; the caller then ends the sequence with
      * {@link #fail(Throwable)}.
      *
      * @return whether a token was passed to the sink
      */
     boolean sample(MemorySegment ctx, Consumer<? super Token> sink) {
+        int[] guess = draft;
+        draft = NO_DRAFT;
+        boolean any = sampleAt(ctx, outputIndex, sink);
+        if (guess.length == 0) {
+            return any;
+        }
+        int accepted = 0;
+        try {
+            while (finishReason == null && accepted < guess.length && pendingToken == guess[accepted]) {
+                // The guess is the token the target samples here: its cell (decoded in this batch) stays.
+                history.append(guess[accepted]);
+                position++;
+                accepted++;
+                drafter.accepted(1); // before the sample: it may finish the sequence and build the result
+                any |= sampleAt(ctx, outputIndex + accepted, sink);
+            }
+        } finally {
+            history.removeCellsFrom(position);
+        }
+        return any;
+    }
+
+    /** {@link #sample} of batch entry {@code outputIndex}: one sampled token and its per-token rules. */
+    private boolean sampleAt(MemorySegment ctx, int outputIndex, Consumer<? super Token> sink) {
         int token = sampler.sampleDecoded(ctx, outputIndex);
         if (firstTokenNanos == 0) {
             firstTokenNanos = System.nanoTime();
@@ -359,7 +420,8 @@ final class SequenceEngine {
             generationMillis = (now - first) / 1e6;
         }
         result = new GenerationResult(emitted.toString(), reason, prompt.length, cachedPromptTokens, generated,
-                promptMillis, generationMillis, contextShifts);
+                promptMillis, generationMillis, contextShifts, drafter == null ? 0 : drafter.drafted(),
+                drafter == null ? 0 : drafter.acceptedCount());
         sampler.close(); // detaches it from the context first when it was attached
     }
 

@@ -143,6 +143,7 @@ public final class SequenceScheduler implements AutoCloseable {
     /** Part of one step's batch: a prompt chunk of {@code count} tokens, or ({@code count == 0}) the pending token. */
     private record Slice(Sequence sequence, int count) {}
 
+    private final LlamaContext context;
     private final ThreadClaim claims;
     private final NativeBatch batch;
     private final MemorySegment memory;
@@ -173,11 +174,12 @@ public final class SequenceScheduler implements AutoCloseable {
     private long decodedTokens;
     private boolean closed;
 
-    SequenceScheduler(ThreadClaim claims, NativeBatch batch, MemorySegment memory, Vocabulary vocabulary,
+    SequenceScheduler(LlamaContext context, ThreadClaim claims, NativeBatch batch, MemorySegment memory, Vocabulary vocabulary,
                       int sequences, int sequenceContextSize, int rollingWindow, SequenceEngine.Shift shift,
                       boolean keepCells, boolean backendSampling,
                       java.util.function.UnaryOperator<GenerateOptions> resolveAdapters,
                       java.util.function.Consumer<java.util.Map<LoraAdapter, Float>> applyAdapters) {
+        this.context = context;
         this.backendSampling = backendSampling;
         this.resolveAdapters = resolveAdapters;
         this.applyAdapters = applyAdapters;
@@ -242,8 +244,9 @@ public final class SequenceScheduler implements AutoCloseable {
         if (id < 0) {
             throw new SequencesBusyException(slots.length);
         }
+        Drafter drafter = Drafter.of(options, context); // speculation samples on the host
         SequenceEngine engine = new SequenceEngine(id, vocabulary, tokens, options, sequenceContextSize, histories[id],
-                shift, null, backendSampling ? batch.context() : null);
+                shift, null, drafter == null && backendSampling ? batch.context() : null, drafter);
         engine.begin(); // keeps the common prefix in the sequence's cells, removes the rest
         lastUsed[id] = ++submissions;
         Sequence s = new Sequence(engine, listener);
@@ -384,7 +387,7 @@ public final class SequenceScheduler implements AutoCloseable {
                 break;
             }
             plan.add(new Slice(s, 0));
-            budget--;
+            budget -= s.engine.prepareDraft(budget); // the pending token and any speculative guesses
         }
         rotation = g == 0 ? 0 : (rotation + 1) % g;
         for (Sequence s : active) {

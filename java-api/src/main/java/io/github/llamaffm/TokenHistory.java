@@ -72,6 +72,11 @@ final class TokenHistory {
         length = 0;
     }
 
+    /** Removes the sequence's cells from position {@code from} on (rejected speculative guesses, never recorded). */
+    void removeCellsFrom(int from) {
+        Llama.llama_memory_seq_rm(memory, sequence, from, -1);
+    }
+
     /** Forgets {@code n} tokens from index {@code from} on; later ones move down (a context shift). */
     void remove(int from, int n) {
         System.arraycopy(tokens, from + n, tokens, from, length - from - n);

@@ -79,6 +79,19 @@
  * with in {@link io.github.llamaffm.LlamaContext#settings()}. Related sampler settings are small records with
  * withers: {@code Sampler.builder().penalties(p -> p.withRepeat(1.1f))}.
  *
+ * <h2>Speculative decoding</h2>
+ * A small draft model with the same vocabulary (or n-gram lookup in the prompt and output) guesses tokens that the
+ * model checks in one batch; the output is what the model alone gives ({@link io.github.llamaffm.Speculation}).
+ * {@snippet :
+ * try (LlamaModel small = LlamaModel.load(Path.of("draft.gguf"));
+ *      LlamaContext draft = small.newContext(ContextOptions.builder().contextSize(8192).build())) {
+ *     GenerationResult r = ctx.generate("Explain RoPE", GenerateOptions.builder()
+ *             .speculation(Speculation.draft(draft).withDraftMax(8)).build()).result();
+ *     System.out.printf("%d of %d guesses accepted%n", r.acceptedDraftTokens(), r.draftTokens());
+ * }
+ * GenerateOptions lookup = GenerateOptions.builder().speculation(Speculation.ngram()).build();
+ * }
+ *
  * <h2>Sliding-window attention (Mistral 7B v0.1)</h2>
  * {@snippet :
  * ModelOptions withWindow = ModelOptions.builder().slidingWindow(4096).build();   // v0.1 GGUFs lack the key

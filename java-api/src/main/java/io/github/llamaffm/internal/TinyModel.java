@@ -138,6 +138,21 @@ public final class TinyModel {
                     .chatTemplate(chatTemplate).name(name);
         }
 
+        /**
+         * A draft model for speculative decoding: this spec with only the first {@code layers} transformer blocks
+         * (and a name saying so). The weights it keeps are the very same as this spec's (the generator draws them in
+         * file order: embeddings, output, then block by block), so it predicts like a shallower copy of this model
+         * and its guesses are often right.
+         *
+         * @throws IllegalArgumentException if {@code layers} is not in 1..{@link #layers()}
+         */
+        public Spec truncated(int layers) {
+            if (layers < 1 || layers > this.layers) {
+                throw new IllegalArgumentException("layers must be in [1, " + this.layers + "], got " + layers);
+            }
+            return toBuilder().layers(layers).name(name + " (first " + layers + " of " + this.layers + " layers)").build();
+        }
+
         /** Size of one attention head: {@code embeddingSize / heads}. */
         public int headSize() {
             return embeddingSize / heads;

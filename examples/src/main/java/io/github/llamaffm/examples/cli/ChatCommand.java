@@ -41,6 +41,9 @@ public final class ChatCommand implements Callable<Integer> {
     @Mixin
     SamplingArgs samplingArgs;
 
+    @Mixin
+    SpeculationArgs speculationArgs;
+
     @Option(names = "--system", paramLabel = "TEXT", order = 40, description = "System prompt.")
     String system;
 
@@ -57,17 +60,18 @@ public final class ChatCommand implements Callable<Integer> {
         modelArgs.validate(spec);
         contextArgs.validate(spec);
         samplingArgs.validate(spec);
+        speculationArgs.validate(spec);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         BufferedReader in = new BufferedReader(new InputStreamReader(cli.stdin(), StandardCharsets.UTF_8));
-        ChatSession.Options options = ChatSession.Options.defaults()
-                .withSystemPrompt(system)
-                .withTemplate(template)
-                .withGenerateOptions(samplingArgs.options());
-
         try (LlamaModel model = modelArgs.load(err, cli.showProgress(), false);
              LlamaContext ctx = contextArgs.newContext(model, contextArgs.options(), spec);
+             SpeculationArgs.Drafting drafting = speculationArgs.open(ctx, modelArgs.options());
              Interrupts interrupts = Interrupts.install(cli.interactive())) {
+            ChatSession.Options options = ChatSession.Options.defaults()
+                    .withSystemPrompt(system)
+                    .withTemplate(template)
+                    .withGenerateOptions(drafting.apply(samplingArgs.options()));
             ChatSession session = ctx.chat(options);
             err.println("Chatting with " + model.info().description() + " (context " + ctx.contextSize()
                     + " tokens). /exit or Ctrl-D quits, /reset starts over, Ctrl-C stops a reply.");

@@ -45,6 +45,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     SamplingArgs samplingArgs;
 
+    @Mixin
+    SpeculationArgs speculationArgs;
+
     @Option(names = "--echo", order = 40, description = "Print the prompt before the generated text.")
     boolean echo;
 
@@ -57,6 +60,7 @@ public final class GenerateCommand implements Callable<Integer> {
         modelArgs.validate(spec);
         contextArgs.validate(spec);
         samplingArgs.validate(spec);
+        speculationArgs.validate(spec);
         String text = "-".equals(prompt) ? new String(cli.stdin().readAllBytes(), StandardCharsets.UTF_8) : prompt;
         if (text.isEmpty()) {
             throw new picocli.CommandLine.ParameterException(spec.commandLine(), "PROMPT must not be empty");
@@ -67,8 +71,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
         try (LlamaModel model = modelArgs.load(err, cli.showProgress(), false);
              LlamaContext ctx = contextArgs.newContext(model, contextArgs.options(), spec);
+             SpeculationArgs.Drafting drafting = speculationArgs.open(ctx, modelArgs.options());
              Interrupts interrupts = Interrupts.install(cli.interactive());
-             Generation generation = ctx.generate(text, generateOptions)) {
+             Generation generation = ctx.generate(text, drafting.apply(generateOptions))) {
             interrupts.arm(generation::cancel);
             if (json) {
                 generation.forEach(t -> { });
@@ -101,7 +106,9 @@ public final class GenerateCommand implements Callable<Integer> {
     static String summary(GenerationResult r) {
         double promptTps = r.promptMillis() > 0 ? (r.promptTokens() - r.cachedPromptTokens()) * 1000.0 / r.promptMillis() : 0;
         return String.format(Locale.ROOT, "%d tokens, %.1f tok/s (prompt: %d tokens, %.1f tok/s; stop: %s)",
-                r.generatedTokens(), r.tokensPerSecond(), r.promptTokens(), promptTps, describe(r.finishReason()));
+                r.generatedTokens(), r.tokensPerSecond(), r.promptTokens(), promptTps, describe(r.finishReason()))
+                + (r.draftTokens() > 0 ? String.format(Locale.ROOT, "; draft: %d of %d accepted (%.0f%%)",
+                        r.acceptedDraftTokens(), r.draftTokens(), 100 * r.draftAcceptanceRate()) : "");
     }
 
     static String describe(FinishReason reason) {
@@ -127,6 +134,8 @@ public final class GenerateCommand implements Callable<Integer> {
         m.put("promptTokensPerSecond", r.promptMillis() > 0
                 ? (r.promptTokens() - r.cachedPromptTokens()) * 1000.0 / r.promptMillis() : 0.0);
         m.put("tokensPerSecond", r.tokensPerSecond());
+        m.put("draftTokens", r.draftTokens());
+        m.put("acceptedDraftTokens", r.acceptedDraftTokens());
         m.put("model", model.path().toString());
         m.put("demoModel", modelArgs.isDemo());
         return m;
