@@ -44,32 +44,25 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
 
     /**
      * Produces the next token, or returns {@code false} when the generation has ended. One decode step per call
-     * (with {@link Speculation}, a step can yield several tokens: they are handed out one per call).
+     * (with {@link Speculation}, a step can yield several tokens: they are handed out one per call). The consumer
+     * runs inside the context's claim, as every use of the context.
      */
     private boolean advance(Consumer<? super Token> action) {
-        while (ready.isEmpty()) {
-            if (engine.isFinished() || !decodeStep()) {
-                return false;
-            }
+        if (ready.isEmpty() && engine.isFinished()) {
+            return false;
         }
-        Token token = ready.poll();
-        try {
-            action.accept(token);
-        } catch (RuntimeException | Error e) {
-            ready.clear();
-            try (var claim = owner.claim()) {
-                engine.fail(e);
-            }
-            throw e;
-        }
-        return true;
-    }
-
-    /** One decode step, its tokens queued in {@link #ready}; false if the generation ended without a token. */
-    private boolean decodeStep() {
         try (var claim = owner.claim()) {
-            return step(ready::add);
+            while (ready.isEmpty()) {
+                if (engine.isFinished() || !step(ready::add)) {
+                    if (ready.isEmpty()) {
+                        return false;
+                    }
+                }
+            }
+            action.accept(ready.poll());
+            return true;
         } catch (DecodeException e) {
+            ready.clear();
             if (e.status() == NativeBatch.ABORTED) {
                 engine.finish(FinishReason.CANCELLED);
                 return false;
@@ -77,6 +70,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
             engine.fail(e);
             throw e;
         } catch (RuntimeException | Error e) {
+            ready.clear();
             engine.fail(e);
             throw e;
         }
@@ -115,6 +109,7 @@ public final class Generation implements Iterable<Token>, AutoCloseable {
 
     /** Ends the generation (the first reason wins); called by the context under its claim. */
     void end(FinishReason reason) {
+        ready.clear();
         engine.finish(reason);
     }
 

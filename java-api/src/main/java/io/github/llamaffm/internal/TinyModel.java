@@ -75,10 +75,14 @@ public final class TinyModel {
      * @param chatTemplate    Jinja chat template written as {@code tokenizer.chat_template} (replacing the
      *                        vocabulary's), or null for none
      * @param name            {@code general.name}, not blank
+     * @param residualScale   factor on the output projections ({@code attn_output}, {@code ffn_down}) of every block
+     *                        after the first, in [0, 1]: below 1 the later blocks refine what the first computes, as
+     *                        in a trained model whose shallow copy ({@link #truncated}) already predicts well; the
+     *                        random draws are the same whatever the factor
      */
     public record Spec(int layers, int embeddingSize, int heads, int kvHeads, int feedForwardSize, int contextLength,
                        int slidingWindow, long seed, GgmlType tensorType, float ropeFreqBase, float rmsEps,
-                       String chatTemplate, String name) {
+                       String chatTemplate, String name, double residualScale) {
 
         /** @throws IllegalArgumentException naming the field and its allowed range if a value is out of range */
         public Spec {
@@ -112,6 +116,9 @@ public final class TinyModel {
             if (name == null || name.isBlank()) {
                 throw new IllegalArgumentException("name must not be null or blank");
             }
+            if (!(residualScale >= 0 && residualScale <= 1)) {
+                throw new IllegalArgumentException("residualScale must be in [0, 1], got " + residualScale);
+            }
         }
 
         private static void range(String field, int value, int min, int max) {
@@ -135,7 +142,7 @@ public final class TinyModel {
             return new Builder().layers(layers).embeddingSize(embeddingSize).heads(heads).kvHeads(kvHeads)
                     .feedForwardSize(feedForwardSize).contextLength(contextLength).slidingWindow(slidingWindow)
                     .seed(seed).tensorType(tensorType).ropeFreqBase(ropeFreqBase).rmsEps(rmsEps)
-                    .chatTemplate(chatTemplate).name(name);
+                    .chatTemplate(chatTemplate).name(name).residualScale(residualScale);
         }
 
         /**
@@ -166,7 +173,7 @@ public final class TinyModel {
         /**
          * Builds a {@link Spec}. Defaults: layers 2, embeddingSize 64, heads 4, kvHeads 2, feedForwardSize 128,
          * contextLength 2048, slidingWindow 0 (none), seed 42, tensorType F32, ropeFreqBase 10000, rmsEps 1e-5,
-         * no chatTemplate, name {@code "llama-ffm tiny"}. Values are checked by {@link #build()}.
+         * no chatTemplate, name {@code "llama-ffm tiny"}, residualScale 1. Values are checked by {@link #build()}.
          */
         public static final class Builder {
             private int layers = 2;
@@ -182,6 +189,7 @@ public final class TinyModel {
             private float rmsEps = 1e-5f;
             private String chatTemplate;
             private String name = "llama-ffm tiny";
+            private double residualScale = 1;
 
             private Builder() {
             }
@@ -252,6 +260,12 @@ public final class TinyModel {
                 return this;
             }
 
+            /** Sets {@link Spec#residualScale()}. */
+            public Builder residualScale(double v) {
+                residualScale = v;
+                return this;
+            }
+
             /** Sets {@link Spec#chatTemplate()}; null for none. */
             public Builder chatTemplate(String v) {
                 chatTemplate = v;
@@ -267,7 +281,7 @@ public final class TinyModel {
             /** @throws IllegalArgumentException naming the field and its allowed range if a value is out of range */
             public Spec build() {
                 return new Spec(layers, embeddingSize, heads, kvHeads, feedForwardSize, contextLength, slidingWindow,
-                        seed, tensorType, ropeFreqBase, rmsEps, chatTemplate, name);
+                        seed, tensorType, ropeFreqBase, rmsEps, chatTemplate, name, residualScale);
             }
         }
     }
@@ -353,11 +367,12 @@ public final class TinyModel {
         w.addTensor("output.weight", mt, rng.matrix(nEmbd, nVocab, 1 / Math.sqrt(nEmbd)), nEmbd, nVocab);
         for (int i = 0; i < spec.layers(); i++) {
             String p = "blk." + i + ".";
+            double scale = i == 0 ? 1 : spec.residualScale(); // scales the values, not the random draws
             w.addTensor(p + "attn_norm.weight", GgmlType.F32, ones(nEmbd), nEmbd);
             w.addTensor(p + "attn_q.weight", mt, rng.matrix(nEmbd, nEmbd, 1 / Math.sqrt(nEmbd)), nEmbd, nEmbd);
             w.addTensor(p + "attn_k.weight", mt, rng.matrix(nEmbd, nEmbdKv, 1 / Math.sqrt(nEmbd)), nEmbd, nEmbdKv);
             w.addTensor(p + "attn_v.weight", mt, rng.matrix(nEmbd, nEmbdKv, 1 / Math.sqrt(nEmbd)), nEmbd, nEmbdKv);
-            w.addTensor(p + "attn_output.weight", mt, rng.matrix(nEmbd, nEmbd, 1 / Math.sqrt(nEmbd)), nEmbd, nEmbd);
+            w.addTensor(p + "attn_output.weight", mt, rng.matrix(nEmbd, nEmbd, scale / Math.sqrt(nEmbd)), nEmbd, nEmbd);
             if (reranker) {
                 w.addTensor(p + "attn_q_norm.weight", GgmlType.F32, ones(spec.headSize()), spec.headSize());
                 w.addTensor(p + "attn_k_norm.weight", GgmlType.F32, ones(spec.headSize()), spec.headSize());
@@ -365,7 +380,7 @@ public final class TinyModel {
             w.addTensor(p + "ffn_norm.weight", GgmlType.F32, ones(nEmbd), nEmbd);
             w.addTensor(p + "ffn_gate.weight", mt, rng.matrix(nEmbd, nFf, 1 / Math.sqrt(nEmbd)), nEmbd, nFf);
             w.addTensor(p + "ffn_up.weight", mt, rng.matrix(nEmbd, nFf, 1 / Math.sqrt(nEmbd)), nEmbd, nFf);
-            w.addTensor(p + "ffn_down.weight", mt, rng.matrix(nFf, nEmbd, 1 / Math.sqrt(nFf)), nFf, nEmbd);
+            w.addTensor(p + "ffn_down.weight", mt, rng.matrix(nFf, nEmbd, scale / Math.sqrt(nFf)), nFf, nEmbd);
         }
         if (reranker) {
             // Logits of order one, so that scores spread over (0, 1) instead of saturating.
@@ -424,7 +439,8 @@ public final class TinyModel {
                 "swa=" + spec.slidingWindow(), "seed=" + spec.seed(), "type=" + spec.tensorType(),
                 "ropeBase=" + Float.floatToIntBits(spec.ropeFreqBase()), "eps=" + Float.floatToIntBits(spec.rmsEps()),
                 "template=" + (spec.chatTemplate() == null ? "-" : spec.chatTemplate().length() + ":" + spec.chatTemplate()),
-                "name=" + spec.name().length() + ":" + spec.name(),
+                "name=" + spec.name().length() + ":" + spec.name()
+                        + (spec.residualScale() == 1 ? "" : "\nresidualScale=" + Double.doubleToLongBits(spec.residualScale())),
                 "vocab=" + vocabName.length() + ":" + vocabName + ":" + vocabSize));
         try {
             byte[] digest = MessageDigest.getInstance("SHA-256").digest(canonical.getBytes(StandardCharsets.UTF_8));

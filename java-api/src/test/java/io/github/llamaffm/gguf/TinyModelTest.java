@@ -228,7 +228,7 @@ class TinyModelTest {
     void specDefaults() {
         TinyModel.Spec s = TinyModel.Spec.defaults();
         assertThat(s).isEqualTo(new TinyModel.Spec(2, 64, 4, 2, 128, 2048, 0, 42, GgmlType.F32, 10000f, 1e-5f, null,
-                "llama-ffm tiny"));
+                "llama-ffm tiny", 1.0));
         assertThat(s.headSize()).isEqualTo(16);
         assertThat(s.kvEmbeddingSize()).isEqualTo(32);
         assertThat(s.toBuilder().build()).isEqualTo(s);
