@@ -57,7 +57,10 @@ final class Drafter {
                 throw new IllegalArgumentException("the draft context is an embeddings context; create it without "
                         + "ContextOptions.embeddings(true)");
             }
-            checkCompatible(target.model(), d.model());
+            if (d.draftsFor != target.model()) { // the check reads every token's text: once per pair
+                checkCompatible(target.model(), d.model());
+                d.draftsFor = target.model();
+            }
         }
         return new Drafter(s, target.vocabulary().size());
     }
@@ -110,12 +113,12 @@ final class Drafter {
     }
 
     /**
-     * Guesses up to {@code max} tokens to follow {@code tokens} (the sequence's tokens in the cache) and
-     * {@code pending} (the sampled token not yet decoded).
+     * Guesses up to {@code max} tokens to follow {@code tokens} (the tokens of target sequence {@code sequence} in
+     * the cache) and {@code pending} (the sampled token not yet decoded).
      *
      * @return the guess, possibly empty
      */
-    int[] draft(int[] tokens, int pending, int max) {
+    int[] draft(int sequence, int[] tokens, int pending, int max) {
         int n = Math.min(max, speculation.draftMax());
         if (n <= 0) {
             return EMPTY;
@@ -124,7 +127,7 @@ final class Drafter {
         if (draft != null) {
             int[] all = Arrays.copyOf(tokens, tokens.length + 1);
             all[tokens.length] = pending;
-            guess = draft.draftTokens(all, n, speculation.minProbability());
+            guess = draft.draftTokens(sequence, all, n, speculation.minProbability());
             for (int i = 0; i < guess.length; i++) {
                 if (guess[i] >= targetVocabSize) {
                     guess = Arrays.copyOf(guess, i);

@@ -69,6 +69,10 @@ public final class LlamaContext implements AutoCloseable {
     private final SequenceEngine.Shift shift;
 
     private Generation active;
+    /** Tokens of sequences 1.. in the cache when this context drafts for a scheduler ({@link #draftTokens}). */
+    private TokenHistory[] draftHistories = new TokenHistory[0];
+    /** The target model whose vocabulary {@link Drafter} last found compatible with this context's model. */
+    LlamaModel draftsFor;
     /** The LoRA adapters applied, with their scales; each holds a reference on its adapter's handle. */
     /** The context's own adapters ({@link #setLoras}): a generation's unless its options name others. */
     private Map<LoraAdapter, Float> loras = Map.of();
@@ -522,14 +526,17 @@ public final class LlamaContext implements AutoCloseable {
 
     /**
      * The draft model's side of {@link Speculation}: continues {@code tokens} greedily by up to {@code n} tokens in
-     * sequence 0, decoding only what the cache does not already hold (prefix reuse; the previous round's guesses
+     * sequence {@code sequence} modulo this context's sequences (the target's sequence: a scheduler's sequences each
+     * keep their own draft cache when this context has as many), decoding only what the cache does not already hold (prefix reuse; the previous round's guesses
      * that the target rejected are removed here). Stops early at a guess whose probability is below
      * {@code minProbability}, where the sequence is full, or where a token is not in this vocabulary.
      */
-    int[] draftTokens(int[] tokens, int n, float minProbability) {
+    int[] draftTokens(int sequence, int[] tokens, int n, float minProbability) {
         try (var claim = claims.claim()) {
             ensureNoScheduler();
             endActive();
+            int seq = sequence % settings.sequences();
+            TokenHistory history = seq == 0 ? this.history : draftHistory(seq);
             n = Math.min(n, sequenceContextSize - tokens.length);
             if (n <= 0) {
                 return new int[0];
@@ -548,7 +555,7 @@ public final class LlamaContext implements AutoCloseable {
                     int k = Math.min(batch.capacity(), tokens.length - start);
                     batch.clear();
                     for (int i = 0; i < k; i++) {
-                        output = batch.add(tokens[start + i], start + i, 0, start + i == tokens.length - 1);
+                        output = batch.add(tokens[start + i], start + i, seq, start + i == tokens.length - 1);
                     }
                     batch.decode();
                     history.append(tokens, start, k);
@@ -564,7 +571,7 @@ public final class LlamaContext implements AutoCloseable {
                         break;
                     }
                     batch.clear();
-                    output = batch.add(best, history.length(), 0, true);
+                    output = batch.add(best, history.length(), seq, true);
                     batch.decode();
                     history.append(best);
                 }
@@ -577,6 +584,16 @@ public final class LlamaContext implements AutoCloseable {
             }
             return Arrays.copyOf(guess, count);
         }
+    }
+
+    private TokenHistory draftHistory(int seq) {
+        if (draftHistories.length <= seq) {
+            draftHistories = Arrays.copyOf(draftHistories, settings.sequences());
+        }
+        if (draftHistories[seq] == null) {
+            draftHistories[seq] = new TokenHistory(memory, seq, rollingWindow);
+        }
+        return draftHistories[seq];
     }
 
     /** The most likely token of batch entry {@code output} of the last decode (the lowest id among equals). */
@@ -629,6 +646,11 @@ public final class LlamaContext implements AutoCloseable {
         endActive();
         Llama.llama_memory_clear(memory, true);
         history.truncate(0);
+        for (TokenHistory h : draftHistories) {
+            if (h != null) {
+                h.truncate(0);
+            }
+        }
     }
 
     /** Operations on the KV cache's sequences and positions. */

@@ -19,8 +19,8 @@ import java.util.Optional;
  * }
  *
  * <p><b>Where the guesses come from.</b> {@link #draft(LlamaContext)}: a smaller model with the same vocabulary
- * generates them greedily in its own context (sequence 0, with prefix reuse; the draft context is used from the
- * generating thread and must not be in use elsewhere meanwhile). {@link #ngram()}: prompt lookup, as llama.cpp's
+ * generates them greedily in its own context (with prefix reuse; the draft context is used from the generating thread
+ * and must not be in use elsewhere meanwhile). {@link #ngram()}: prompt lookup, as llama.cpp's
  * {@code ngram-simple}: the last {@link #ngramSize()} tokens (the newest sampled one included) are searched for earlier
  * in the sequence (prompt and output) and the tokens that followed the latest earlier occurrence are the guess; good
  * for output that quotes its input (code edits, summaries, RAG answers).
@@ -67,7 +67,10 @@ public final class Speculation {
      * Guesses from a draft model: {@code draftContext} is a context of a smaller model with the same vocabulary
      * (checked when a generation starts: an {@link IllegalArgumentException} names what differs, as llama.cpp's
      * {@code common_speculative_are_compatible} decides). Give it at least the target's context size; where the
-     * sequence does not fit it, no guess is made. Its KV cache (sequence 0) is the drafter's while a generation runs.
+     * sequence does not fit it, no guess is made. Its KV cache is the drafter's while a generation runs: sequence 0
+     * for {@link LlamaContext#generate}; under a {@link SequenceScheduler}, the scheduler's sequence id modulo the
+     * draft context's {@link ContextOptions#sequences()} (give it as many sequences as the scheduler, so that each
+     * keeps its own draft cache instead of re-decoding another's).
      * Drafts {@value #DEFAULT_DRAFT_MAX} tokens per round ({@link #withDraftMax}) with no probability floor
      * ({@link #withMinProbability}).
      */

@@ -175,8 +175,12 @@ class SpeculativeDecodingTest {
             expected.add(ids);
         }
         try (LlamaContext parallel = target.newContext(ContextOptions.builder().contextSize(1024).sequences(2).build());
+             LlamaContext draftPerSequence = draft.newContext(ContextOptions.builder().contextSize(1024).sequences(2)
+                     .build());
              SequenceScheduler scheduler = parallel.newScheduler()) {
-            for (Speculation s : List.of(Speculation.draft(draftCtx).withDraftMax(4), Speculation.ngram(2, 6))) {
+            // one draft sequence shared by both (re-decoded on each switch), one per sequence, and n-gram lookup
+            for (Speculation s : List.of(Speculation.draft(draftCtx).withDraftMax(4),
+                    Speculation.draft(draftPerSequence).withDraftMax(4), Speculation.ngram(2, 6))) {
                 List<List<Integer>> got = List.of(new ArrayList<>(), new ArrayList<>());
                 List<SequenceScheduler.Sequence> seqs = new ArrayList<>();
                 for (int i = 0; i < PROMPTS.size(); i++) {
