@@ -148,6 +148,35 @@ class CliTest {
     }
 
     @Test
+    void speculativeDecodingKeepsTheOutput() throws Exception {
+        Run plain = run("generate", "-n", "24", "--temperature", "0", "--json", "Once upon a time");
+        assertThat(plain.code()).as(plain.err()).isZero();
+        String model = plain.json().get("model").asText(); // the demo model, drafting for itself
+        Run drafted = run("generate", "-n", "24", "--temperature", "0", "--draft-model", model, "--draft-max", "4",
+                "--json", "Once upon a time");
+        assertThat(drafted.code()).as(drafted.err()).isZero();
+        assertThat(drafted.json().get("text").asText()).isEqualTo(plain.json().get("text").asText());
+        assertThat(drafted.json().get("draftTokens").asInt()).isPositive();
+        assertThat(drafted.json().get("acceptedDraftTokens").asInt()).isPositive();
+        Run lookup = run("generate", "-n", "24", "--temperature", "0", "--lookup-ngram", "1", "--json",
+                "Once upon a time");
+        assertThat(lookup.code()).as(lookup.err()).isZero();
+        assertThat(lookup.json().get("text").asText()).isEqualTo(plain.json().get("text").asText());
+        Run streamed = run("generate", "-n", "8", "--temperature", "0", "--draft-model", model, "Once upon a time");
+        assertThat(streamed.err()).contains("draft: ");
+
+        Run both = run("generate", "--draft-model", model, "--lookup-ngram", "2", "Hi");
+        assertThat(both.code()).isEqualTo(2);
+        assertThat(both.err()).contains("exclude each other");
+        Run alone = run("generate", "--draft-max", "3", "Hi");
+        assertThat(alone.code()).isEqualTo(2);
+        assertThat(alone.err()).contains("need --draft-model or --lookup-ngram");
+        Run tooMany = run("generate", "--lookup-ngram", "2", "--draft-max", "1000", "Hi");
+        assertThat(tooMany.code()).isEqualTo(2);
+        assertThat(tooMany.err()).contains("--draft-max: draftMax must be in 1..256");
+    }
+
+    @Test
     void sameSeedGivesSameText() throws Exception {
         Run a = run("generate", "-n", "12", "--seed", "42", "--json", "Once upon a time");
         Run b = run("generate", "-n", "12", "--seed", "42", "--json", "Once upon a time");

@@ -47,26 +47,19 @@ public final class SpeculationArgs {
         if (draftModel != null && !Files.isRegularFile(draftModel)) {
             throw new ParameterException(spec.commandLine(), "--draft-model: no such file: " + draftModel);
         }
-        try {
-            if (lookupNgram != null) {
-                Speculation s = Speculation.ngram(lookupNgram, draftMax != null ? draftMax : Speculation.DEFAULT_NGRAM_DRAFT_MAX);
-                if (draftMinProbability != null) {
-                    s.withMinProbability(draftMinProbability);
-                }
-            } else if (draftMax != null || draftMinProbability != null) {
-                checkDraftOptions();
-            }
-        } catch (IllegalArgumentException e) {
-            throw new ParameterException(spec.commandLine(), e.getMessage());
-        }
-    }
-
-    private void checkDraftOptions() {
-        if (draftMax != null && (draftMax < 1 || draftMax > Speculation.MAX_DRAFT)) {
-            throw new IllegalArgumentException("--draft-max must be in 1.." + Speculation.MAX_DRAFT + ", was " + draftMax);
+        if (lookupNgram != null && draftMinProbability != null) {
+            throw new ParameterException(spec.commandLine(), "--draft-p-min applies to --draft-model");
         }
         if (draftMinProbability != null && !(draftMinProbability >= 0 && draftMinProbability <= 1)) {
-            throw new IllegalArgumentException("--draft-p-min must be in [0, 1], was " + draftMinProbability);
+            throw new ParameterException(spec.commandLine(), "--draft-p-min must be in [0, 1], was "
+                    + draftMinProbability);
+        }
+        try { // the library's own checks of the n-gram size and --draft-max
+            Speculation.ngram(lookupNgram != null ? lookupNgram : 1,
+                    draftMax != null ? draftMax : Speculation.DEFAULT_NGRAM_DRAFT_MAX);
+        } catch (IllegalArgumentException e) {
+            throw new ParameterException(spec.commandLine(), (e.getMessage().startsWith("ngramSize")
+                    ? "--lookup-ngram: " : "--draft-max: ") + e.getMessage());
         }
     }
 
