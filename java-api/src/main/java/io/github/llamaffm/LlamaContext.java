@@ -551,7 +551,9 @@ public final class LlamaContext implements AutoCloseable {
             int count = 0;
             try {
                 int output = 0;
-                for (int start = history.reusePrefix(tokens); start < tokens.length; start += batch.capacity()) {
+                applyAdapters(loras); // the draft context's own adapters
+                for (int start = history.reusePrefix(tokens, loras); start < tokens.length;
+                        start += batch.capacity()) {
                     int k = Math.min(batch.capacity(), tokens.length - start);
                     batch.clear();
                     for (int i = 0; i < k; i++) {
