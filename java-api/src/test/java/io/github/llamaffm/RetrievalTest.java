@@ -22,8 +22,9 @@ import static org.assertj.core.api.Assertions.within;
 
 /**
  * Embeddings with every pooling type and reranking, on generated tiny models: pooled vectors against a reference
- * computed from the per-token embeddings, reranker scores against upstream's {@code llama-embedding --pooling rank}
- * on the same file and against a reference computed from the per-token embeddings and the head's weights.
+ * computed from the per-token embeddings, reranker scores (a Qwen3-shaped reranker with a rerank prompt, a BERT-shaped
+ * one with the BOS/EOS layout and non-causal attention) against upstream's {@code llama-embedding --pooling rank} on
+ * the same file and against a reference computed from the per-token embeddings and the head's weights.
  */
 @Tag("tiny-model")
 class RetrievalTest {
@@ -177,6 +178,52 @@ class RetrievalTest {
             double min = scores.stream().mapToDouble(RerankScore::score).min().orElseThrow();
             double max = scores.stream().mapToDouble(RerankScore::score).max().orElseThrow();
             assertThat(max - min).isGreaterThan(0.05);
+        }
+    }
+
+    @Test
+    void bertRerankerScoresEqualUpstreamAndTheHeadAppliedToTheFirstToken() throws Exception {
+        // Non-causal attention: each pair must lie whole in one micro-batch (llama.cpp aborts otherwise); micro-batches
+        // of 64 tokens and 4 sequences put the pairs into several decodes.
+        Path file = TestModels.tinyBertReranker();
+        GgufFile gguf = GgufFile.read(file);
+        float[] cls = gguf.readFloats("cls.weight");
+        float[] clsBias = gguf.readFloats("cls.bias");
+        float[] out = gguf.readFloats("cls.output.weight");
+        float outBias = gguf.readFloats("cls.output.bias")[0];
+        List<Float> upstream = upstreamRerankScores(file, QUERY, DOCS);
+        try (LlamaModel reranker = LlamaModel.load(file);
+             LlamaContext ctx = reranker.newContext(ContextOptions.builder().contextSize(512).embeddings(true)
+                     .sequences(4).kvUnified(true).microBatchSize(64).build());
+             LlamaContext none = reranker.newContext(ContextOptions.builder().contextSize(512).embeddings(true)
+                     .pooling(Pooling.NONE).build())) {
+            assertThat(ctx.pooling()).isEqualTo(Pooling.RANK);
+            List<RerankScore> scores = ctx.rerank(QUERY, DOCS);
+            Vocabulary v = reranker.vocabulary();
+            for (int d = 0; d < DOCS.size(); d++) {
+                int[] tokens = ctx.rerankTokens(QUERY, DOCS.get(d));
+                assertThat(tokens[0]).isEqualTo(v.bos());
+                assertThat(tokens[tokens.length - 1]).isEqualTo(v.eos());
+                // BERT classification head: the first token's hidden state, dense + tanh, then one output
+                float[] h = none.tokenEmbeddings(tokens, false).getFirst();
+                double reference = outBias;
+                for (int j = 0; j < h.length; j++) {
+                    double x = clsBias[j];
+                    for (int i = 0; i < h.length; i++) {
+                        x += (double) cls[j * h.length + i] * h[i];
+                    }
+                    reference += out[j] * Math.tanh(x);
+                }
+                assertThat(scores.get(d).score()).as("document %d vs llama-embedding", d)
+                        .isCloseTo(upstream.get(d), within(1e-3f * (1 + Math.abs(upstream.get(d)))));
+                // (the reference decodes the pair alone, the reranker with others: differences of ~0.3% here)
+                assertThat((double) scores.get(d).score()).as("document %d", d)
+                        .isCloseTo(reference, within(1e-2 * (1 + Math.abs(reference))));
+            }
+            assertThat(scores.stream().map(RerankScore::score).distinct().count()).isEqualTo(DOCS.size());
+            // too long for one micro-batch: refused, not an abort
+            assertThatThrownBy(() -> ctx.rerank(QUERY, List.of("word ".repeat(80))))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("at most 64");
         }
     }
 

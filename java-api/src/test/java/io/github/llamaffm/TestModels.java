@@ -89,6 +89,16 @@ public final class TestModels {
         }
     }
 
+    /** A generated tiny reranker of the BERT shape ({@link TinyModel#writeBertReranker}), cached in target/test-models. */
+    public static Path tinyBertReranker() {
+        try {
+            return TinyModel.cachedBertReranker(TinyModel.Spec.builder().contextLength(512).build(), spmVocab(),
+                    projectRoot().resolve("java-api/target/test-models"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** An upstream reference tool built by build-native.sh (llama-simple, llama-bench, ...). */
     public static Path tool(String name) {
         Path t = nativeDir().resolve(name);

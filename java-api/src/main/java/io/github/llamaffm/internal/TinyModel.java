@@ -311,6 +311,73 @@ public final class TinyModel {
         write(spec, vocabGguf, out, true, rerankPrompt);
     }
 
+    /**
+     * Writes a tiny reranker of the BERT shape (bge-reranker, as llama.cpp converts it): architecture {@code bert}
+     * (non-causal attention, learned positions, LayerNorm with biases, GELU feed-forward), {@code bert.pooling_type}
+     * 4 (rank: the first token's hidden state through {@code cls} with tanh, then {@code cls.output}: one raw
+     * score), two token types, and the vocabulary adding BOS and EOS, so that pairs are laid out
+     * {@code [BOS]query[EOS]document[EOS]}. Uses the spec's layers, sizes, heads (no grouped-query attention:
+     * kvHeads is ignored), context length (positions), seed, tensor type and {@code rmsEps} as the LayerNorm epsilon.
+     */
+    public static void writeBertReranker(Spec spec, Path vocabGguf, Path out) throws IOException {
+        Objects.requireNonNull(spec, "spec");
+        Objects.requireNonNull(out, "out");
+        GgufFile vocab = GgufFile.read(vocabGguf);
+        int nVocab = vocab.getStringArray("tokenizer.ggml.tokens").size();
+        int nEmbd = spec.embeddingSize();
+        int nFf = spec.feedForwardSize();
+        String arch = "bert";
+        GgufWriter w = new GgufWriter();
+        w.putString("general.architecture", arch);
+        w.putString("general.name", spec.name());
+        w.putUInt32("general.file_type", spec.tensorType() == GgmlType.F32 ? 0 : 1);
+        w.putUInt32(arch + ".context_length", spec.contextLength());
+        w.putUInt32(arch + ".embedding_length", nEmbd);
+        w.putUInt32(arch + ".block_count", spec.layers());
+        w.putUInt32(arch + ".feed_forward_length", nFf);
+        w.putUInt32(arch + ".attention.head_count", spec.heads());
+        w.putFloat32(arch + ".attention.layer_norm_epsilon", spec.rmsEps());
+        w.put(arch + ".attention.causal", io.github.llamaffm.gguf.GgufValue.bool(false));
+        w.putUInt32(arch + ".pooling_type", 4); // LLAMA_POOLING_TYPE_RANK
+        vocab.typedMetadata().forEach((key, value) -> {
+            if (key.startsWith("tokenizer.")) {
+                w.put(key, value);
+            }
+        });
+        w.putUInt32("tokenizer.ggml.token_type_count", 2);
+        w.put("tokenizer.ggml.add_bos_token", io.github.llamaffm.gguf.GgufValue.bool(true));
+        w.put("tokenizer.ggml.add_eos_token", io.github.llamaffm.gguf.GgufValue.bool(true));
+
+        SplitMix64 rng = new SplitMix64(spec.seed());
+        GgmlType mt = spec.tensorType();
+        w.addTensor("token_embd.weight", mt, rng.matrix(nEmbd, nVocab, 1.0), nEmbd, nVocab);
+        w.addTensor("token_types.weight", GgmlType.F32, rng.matrix(nEmbd, 2, 0.1), nEmbd, 2);
+        w.addTensor("position_embd.weight", GgmlType.F32, rng.matrix(nEmbd, spec.contextLength(), 0.5), nEmbd,
+                spec.contextLength());
+        w.addTensor("token_embd_norm.weight", GgmlType.F32, ones(nEmbd), nEmbd);
+        w.addTensor("token_embd_norm.bias", GgmlType.F32, rng.matrix(nEmbd, 1, 0.1), nEmbd);
+        for (int i = 0; i < spec.layers(); i++) {
+            String p = "blk." + i + ".";
+            for (String t : List.of("attn_q", "attn_k", "attn_v", "attn_output")) {
+                w.addTensor(p + t + ".weight", mt, rng.matrix(nEmbd, nEmbd, 1 / Math.sqrt(nEmbd)), nEmbd, nEmbd);
+                w.addTensor(p + t + ".bias", GgmlType.F32, rng.matrix(nEmbd, 1, 0.1), nEmbd);
+            }
+            w.addTensor(p + "attn_output_norm.weight", GgmlType.F32, ones(nEmbd), nEmbd);
+            w.addTensor(p + "attn_output_norm.bias", GgmlType.F32, rng.matrix(nEmbd, 1, 0.1), nEmbd);
+            w.addTensor(p + "ffn_up.weight", mt, rng.matrix(nEmbd, nFf, 1 / Math.sqrt(nEmbd)), nEmbd, nFf);
+            w.addTensor(p + "ffn_up.bias", GgmlType.F32, rng.matrix(nFf, 1, 0.1), nFf);
+            w.addTensor(p + "ffn_down.weight", mt, rng.matrix(nFf, nEmbd, 1 / Math.sqrt(nFf)), nFf, nEmbd);
+            w.addTensor(p + "ffn_down.bias", GgmlType.F32, rng.matrix(nEmbd, 1, 0.1), nEmbd);
+            w.addTensor(p + "layer_output_norm.weight", GgmlType.F32, ones(nEmbd), nEmbd);
+            w.addTensor(p + "layer_output_norm.bias", GgmlType.F32, rng.matrix(nEmbd, 1, 0.1), nEmbd);
+        }
+        w.addTensor("cls.weight", mt, rng.matrix(nEmbd, nEmbd, 1 / Math.sqrt(nEmbd)), nEmbd, nEmbd);
+        w.addTensor("cls.bias", GgmlType.F32, rng.matrix(nEmbd, 1, 0.1), nEmbd);
+        w.addTensor("cls.output.weight", mt, rng.matrix(nEmbd, 1, 1.0), nEmbd, 1);
+        w.addTensor("cls.output.bias", GgmlType.F32, rng.matrix(1, 1, 0.1), 1);
+        w.write(out);
+    }
+
     private static void write(Spec spec, Path vocabGguf, Path out, boolean reranker, String rerankPrompt)
             throws IOException {
         Objects.requireNonNull(spec, "spec");
@@ -425,6 +492,19 @@ public final class TinyModel {
         if (!Files.isRegularFile(out)) {
             Files.createDirectories(cacheDir);
             writeReranker(spec, rerankPrompt, vocabGguf, out);
+        }
+        return out;
+    }
+
+    /** As {@link #cached}, for {@link #writeBertReranker}. */
+    public static Path cachedBertReranker(Spec spec, Path vocabGguf, Path cacheDir) throws IOException {
+        Objects.requireNonNull(spec, "spec");
+        Objects.requireNonNull(cacheDir, "cacheDir");
+        Path out = cacheDir.resolve("tiny-bert-reranker-" + spec.layers() + "x" + spec.embeddingSize() + "-"
+                + cacheKey(spec, vocabGguf.getFileName().toString(), Files.size(vocabGguf)) + ".gguf");
+        if (!Files.isRegularFile(out)) {
+            Files.createDirectories(cacheDir);
+            writeBertReranker(spec, vocabGguf, out);
         }
         return out;
     }
