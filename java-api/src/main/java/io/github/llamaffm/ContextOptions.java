@@ -23,6 +23,7 @@ public final class ContextOptions {
     private final int contextSize;
     private final int batchSize;
     private final int microBatchSize;
+    private final boolean microBatchSizeSet;
     private final int sequences;
     private final int threads;
     private final int batchThreads;
@@ -41,7 +42,11 @@ public final class ContextOptions {
     private ContextOptions(Builder b) {
         this.contextSize = b.contextSize;
         this.batchSize = b.batchSize;
-        this.microBatchSize = Math.min(b.microBatchSize, b.batchSize);
+        // Unset: 512, or for embeddings the whole batch (as llama-server does): a pooled input must fit one
+        // micro-batch, so 512 would refuse every text longer than that.
+        int micro = b.microBatchSize != UNSET ? b.microBatchSize : b.embeddings ? b.batchSize : 512;
+        this.microBatchSize = Math.min(micro, b.batchSize);
+        this.microBatchSizeSet = b.microBatchSize != UNSET;
         this.sequences = b.sequences;
         this.threads = b.threads;
         this.batchThreads = b.batchThreads;
@@ -70,7 +75,7 @@ public final class ContextOptions {
         Builder b = new Builder();
         b.contextSize = contextSize;
         b.batchSize = batchSize;
-        b.microBatchSize = microBatchSize;
+        b.microBatchSize = microBatchSizeSet ? microBatchSize : UNSET;
         b.sequences = sequences;
         b.threads = threads;
         b.batchThreads = batchThreads;
@@ -187,7 +192,7 @@ public final class ContextOptions {
     public static final class Builder {
         private int contextSize = UNSET;
         private int batchSize = 2048;
-        private int microBatchSize = 512;
+        private int microBatchSize = UNSET;
         private int sequences = 1;
         private int threads = UNSET;
         private int batchThreads = UNSET;
@@ -227,7 +232,11 @@ public final class ContextOptions {
             return this;
         }
 
-        /** Physical batch size (tokens per compute graph). Defaults to 512 (capped at the batch size). */
+        /**
+         * Physical batch size (tokens per compute graph). Defaults to 512, or for an {@link #embeddings(boolean)}
+         * context to the batch size (a pooled input must fit one micro-batch; llama-server does the same); capped at
+         * the batch size.
+         */
         public Builder microBatchSize(int tokens) {
             this.microBatchSize = positive("microBatchSize", tokens);
             return this;

@@ -88,4 +88,22 @@ class ContextOptionsTest {
                 new BackendDevice("CUDA0", "NVIDIA H100", BackendDevice.Type.GPU, 0, 0));
         assertThat(unset.resolveBackendSampling(ModelOptions.defaults(), 2, gpu)).isTrue();
     }
+
+    @Test
+    void anEmbeddingsContextDefaultsToMicroBatchesAsLargeAsTheBatch() {
+        // A pooled input must fit one micro-batch: with 512, any text over 512 tokens would be refused.
+        assertThat(ContextOptions.builder().embeddings(true).build().microBatchSize()).isEqualTo(2048);
+        assertThat(ContextOptions.builder().embeddings(true).batchSize(1024).build().microBatchSize()).isEqualTo(1024);
+        assertThat(ContextOptions.defaults().microBatchSize()).isEqualTo(512);
+        assertThat(ContextOptions.builder().embeddings(true).microBatchSize(256).build().microBatchSize()).isEqualTo(256);
+        // unset stays unset through toBuilder: turning embeddings off gives the plain default again
+        assertThat(ContextOptions.builder().embeddings(true).build().toBuilder().embeddings(false).build()
+                .microBatchSize()).isEqualTo(512);
+        try (LlamaModel model = LlamaModel.load(TestModels.tiny());
+             LlamaContext ctx = model.newContext(ContextOptions.builder().embeddings(true).contextSize(1024).build())) {
+            String longText = "word ".repeat(700);
+            assertThat(model.vocabulary().tokenize(longText, true, false).length).isGreaterThan(512);
+            assertThat(ctx.embed(longText, true)).hasSize(model.info().embeddingSize());
+        }
+    }
 }
