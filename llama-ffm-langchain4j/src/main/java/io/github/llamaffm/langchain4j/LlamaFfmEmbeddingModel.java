@@ -9,14 +9,12 @@ import dev.langchain4j.model.output.Response;
 import dev.langchain4j.model.output.TokenUsage;
 import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.LlamaContext;
-import io.github.llamaffm.LlamaModel;
 import io.github.llamaffm.ModelOptions;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A LangChain4j {@link EmbeddingModel} running a GGUF model in process: {@link #embedAll} embeds many segments per
@@ -32,33 +30,19 @@ import java.util.concurrent.locks.ReentrantLock;
  * }
  */
 public final class LlamaFfmEmbeddingModel implements EmbeddingModel, AutoCloseable {
+    private final EmbeddingsContext owner;
     private final LlamaContext context;
-    private final LlamaModel ownedModel;
     private final boolean normalize;
     private final String modelName;
     private final List<EmbeddingModelListener> listeners;
-    private final ReentrantLock lock = new ReentrantLock();
 
     private LlamaFfmEmbeddingModel(Builder b) {
-        if ((b.context == null) == (b.modelPath == null)) {
-            throw new IllegalArgumentException("set exactly one of modelPath(...) and context(...)");
-        }
-        if (b.context != null) {
-            if (!b.context.options().embeddings()) {
+        this.owner = EmbeddingsContext.of(b.modelPath, b.context, b.modelOptions, b.contextOptions, ctx -> {
+            if (!ctx.options().embeddings()) {
                 throw new IllegalArgumentException("the context must be created with ContextOptions.embeddings(true)");
             }
-            this.context = b.context;
-            this.ownedModel = null;
-        } else {
-            LlamaModel model = LlamaModel.load(b.modelPath, b.modelOptions);
-            try {
-                this.context = model.newContext(b.contextOptions.toBuilder().embeddings(true).kvUnified(true).build());
-            } catch (RuntimeException | Error e) {
-                model.close();
-                throw e;
-            }
-            this.ownedModel = model;
-        }
+        });
+        this.context = owner.context;
         this.normalize = b.normalize;
         this.listeners = List.copyOf(b.listeners);
         this.modelName = b.modelName != null ? b.modelName : Engine.defaultName(context.model());
@@ -74,11 +58,11 @@ public final class LlamaFfmEmbeddingModel implements EmbeddingModel, AutoCloseab
         List<String> texts = segments.stream().map(TextSegment::text).toList();
         List<float[]> vectors;
         int tokens = 0;
-        lock.lock();
+        owner.lock.lock();
         try {
             vectors = context.embed(texts, normalize);
         } finally {
-            lock.unlock();
+            owner.lock.unlock();
         }
         for (String t : texts) {
             tokens += context.vocabulary().tokenize(t, true, false).length;
@@ -116,15 +100,7 @@ public final class LlamaFfmEmbeddingModel implements EmbeddingModel, AutoCloseab
     /** Frees the model and context if this model loaded them ({@link Builder#modelPath}). */
     @Override
     public void close() {
-        if (ownedModel != null) {
-            lock.lock();
-            try {
-                context.close();
-                ownedModel.close();
-            } finally {
-                lock.unlock();
-            }
-        }
+        owner.close();
     }
 
     /**

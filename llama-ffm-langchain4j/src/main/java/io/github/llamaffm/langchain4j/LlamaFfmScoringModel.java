@@ -6,7 +6,6 @@ import dev.langchain4j.model.output.TokenUsage;
 import dev.langchain4j.model.scoring.ScoringModel;
 import io.github.llamaffm.ContextOptions;
 import io.github.llamaffm.LlamaContext;
-import io.github.llamaffm.LlamaModel;
 import io.github.llamaffm.ModelOptions;
 import io.github.llamaffm.Pooling;
 import io.github.llamaffm.RerankScore;
@@ -14,7 +13,6 @@ import io.github.llamaffm.RerankScore;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A LangChain4j {@link ScoringModel} running a reranker GGUF (bge-reranker, jina-reranker, Qwen3-Reranker: pooling
@@ -31,35 +29,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * }
  */
 public final class LlamaFfmScoringModel implements ScoringModel, AutoCloseable {
+    private final EmbeddingsContext owner;
     private final LlamaContext context;
-    private final LlamaModel ownedModel;
     private final String modelName;
-    private final ReentrantLock lock = new ReentrantLock();
 
     private LlamaFfmScoringModel(Builder b) {
-        if ((b.context == null) == (b.modelPath == null)) {
-            throw new IllegalArgumentException("set exactly one of modelPath(...) and context(...)");
-        }
-        if (b.context != null) {
-            requireReranker(b.context);
-            this.context = b.context;
-            this.ownedModel = null;
-        } else {
-            LlamaModel model = LlamaModel.load(b.modelPath, b.modelOptions);
-            LlamaContext ctx = null;
-            try {
-                ctx = model.newContext(b.contextOptions.toBuilder().embeddings(true).kvUnified(true).build());
-                requireReranker(ctx);
-            } catch (RuntimeException | Error e) {
-                if (ctx != null) {
-                    ctx.close();
-                }
-                model.close();
-                throw e;
-            }
-            this.context = ctx;
-            this.ownedModel = model;
-        }
+        this.owner = EmbeddingsContext.of(b.modelPath, b.context, b.modelOptions, b.contextOptions,
+                LlamaFfmScoringModel::requireReranker);
+        this.context = owner.context;
         this.modelName = b.modelName != null ? b.modelName : Engine.defaultName(context.model());
     }
 
@@ -88,11 +65,11 @@ public final class LlamaFfmScoringModel implements ScoringModel, AutoCloseable {
             return Response.from(List.of(), new TokenUsage(0));
         }
         List<RerankScore> scores;
-        lock.lock();
+        owner.lock.lock();
         try {
             scores = context.rerank(query, segments.stream().map(TextSegment::text).toList());
         } finally {
-            lock.unlock();
+            owner.lock.unlock();
         }
         int tokens = scores.stream().mapToInt(RerankScore::tokens).sum();
         return Response.from(scores.stream().map(s -> (double) s.score()).toList(), new TokenUsage(tokens));
@@ -111,15 +88,7 @@ public final class LlamaFfmScoringModel implements ScoringModel, AutoCloseable {
     /** Frees the model and context if this model loaded them ({@link Builder#modelPath}). */
     @Override
     public void close() {
-        if (ownedModel != null) {
-            lock.lock();
-            try {
-                context.close();
-                ownedModel.close();
-            } finally {
-                lock.unlock();
-            }
-        }
+        owner.close();
     }
 
     /**
