@@ -7,12 +7,8 @@ import io.github.llamaffm.gguf.GgufTensorInfo;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.Map;
 import java.util.Objects;
@@ -66,7 +62,7 @@ public final class ControlVector {
         }
         int n = -1;
         Map<Integer, float[]> directions = new TreeMap<>();
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+        try {
             for (GgufTensorInfo t : gguf.tensors()) {
                 String name = t.name();
                 int layer;
@@ -89,20 +85,14 @@ public final class ControlVector {
                             + count + " values" + (n != -1 ? ", the others " + n : ""));
                 }
                 n = (int) count;
-                ByteBuffer buf = ByteBuffer.allocate(n * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-                long at = gguf.dataOffset() + t.offset();
-                while (buf.hasRemaining()) {
-                    if (ch.read(buf, at + buf.position()) < 0) {
-                        throw new IllegalArgumentException("control vector " + file + ": tensor '" + name
-                                + "' extends past the end of the file");
-                    }
-                }
-                buf.flip();
-                float[] values = directions.computeIfAbsent(layer, k -> new float[(int) count]);
+                float[] read = gguf.readFloats(name);
+                float[] values = directions.computeIfAbsent(layer, k -> new float[read.length]);
                 for (int j = 0; j < n; j++) {
-                    values[j] += buf.getFloat();
+                    values[j] += read[j];
                 }
             }
+        } catch (GgufFormatException e) {
+            throw new IllegalArgumentException("control vector " + file + ": " + e.getMessage(), e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read control vector " + file, e);
         }

@@ -40,6 +40,8 @@ final class SequenceEngine {
     /** Non-null: timings come from this context's llama.cpp performance counters rather than the wall clock. */
     private final MemorySegment perfContext;
     private final SamplerChain sampler;
+    /** {@link GenerateOptions#loras()} as resolved by the context (read every scheduler step: kept, not re-wrapped). */
+    private final java.util.Map<LoraAdapter, Float> adapters;
     /** Whether the sampler is attached to the context for backend sampling (else: host sampling). */
     private final boolean backendSampling;
     /** Guesses the tokens after the pending one ({@link Speculation}), or null. */
@@ -84,6 +86,7 @@ final class SequenceEngine {
                    TokenHistory history, Shift shift, MemorySegment perfContext, MemorySegment samplingContext,
                    Drafter drafter) {
         this.sequence = sequence;
+        this.adapters = options.loras().orElse(java.util.Map.of());
         this.drafter = drafter;
         this.vocabulary = vocabulary;
         this.prompt = prompt;
@@ -114,7 +117,7 @@ final class SequenceEngine {
 
     /** The LoRA adapter set this sequence runs with (resolved by its context: never unset here). */
     java.util.Map<LoraAdapter, Float> adapters() {
-        return options.loras().orElse(java.util.Map.of());
+        return adapters;
     }
 
     /** Whether this sequence's sampler runs in the decode graph ({@link ContextOptions.Builder#backendSampling}). */

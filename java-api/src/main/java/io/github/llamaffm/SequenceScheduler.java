@@ -353,15 +353,21 @@ public final class SequenceScheduler implements AutoCloseable {
                 generating.add(s);
             }
         }
-        List<Sequence> withWork = new ArrayList<>();
+        // Round robin over the sequences with work, so no adapter set waits forever behind another.
+        int withWork = 0;
         for (Sequence s : active) {
             if (s.engine.hasPendingToken() || s.engine.promptRemaining() > 0) {
-                withWork.add(s);
+                withWork++;
             }
         }
-        if (!withWork.isEmpty()) {
-            // Round robin over the sequences with work, so no adapter set waits forever behind another.
-            adapterSet = withWork.get((int) (adapterTurn++ % withWork.size())).engine.adapters();
+        if (withWork > 0) {
+            long turn = adapterTurn++ % withWork;
+            for (Sequence s : active) {
+                if ((s.engine.hasPendingToken() || s.engine.promptRemaining() > 0) && turn-- == 0) {
+                    adapterSet = s.engine.adapters();
+                    break;
+                }
+            }
         }
         final java.util.Map<LoraAdapter, Float> set = adapterSet;
         generating.removeIf(s -> !s.engine.adapters().equals(set));
