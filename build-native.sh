@@ -27,6 +27,8 @@ Backends (default: a fast CPU build for this machine, -march=native):
   --vulkan            Vulkan (needs the Vulkan SDK / glslc); output suffix -vulkan
 
 Other options:
+  --server            also build upstream llama-server (the reference server of benchmarks/suite.sh) into the
+                      output directory; it is not packaged in the natives jar
   --jobs=N            parallel build jobs (default: number of CPUs)
   --clean             delete this configuration's cached build directory first
   --print-dir         print the output directory for the chosen options and exit
@@ -48,7 +50,7 @@ die() { echo "build-native.sh: error: $*" >&2; exit 1; }
 log() { echo "build-native.sh: $*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found. $2"; }
 
-backend=cpu cuda_archs="" jobs="" clean=0 print_dir=0
+backend=cpu cuda_archs="" jobs="" clean=0 print_dir=0 server=0
 for arg in "$@"; do
   case "$arg" in
     --portable) backend=portable ;;
@@ -58,6 +60,7 @@ for arg in "$@"; do
     --vulkan) backend=vulkan ;;
     --jobs=*) jobs=${arg#*=} ;;
     --clean) clean=1 ;;
+    --server) server=1 ;;
     --print-dir) print_dir=1 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option '$arg'" ;;
@@ -160,7 +163,10 @@ fi
 # --- configure ---------------------------------------------------------------------------------------
 cmake_args=(
   -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF
+  # llama-server's targets exist in every build tree (built only with --server): the same configuration, so
+  # switching --server on and off never reconfigures or recompiles the libraries. No web UI: nothing downloaded.
+  -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
   -DLLAMA_BUILD_EXAMPLES=ON -DLLAMA_BUILD_TOOLS=ON
   # The RPC backend (ggml-rpc) in every build: a model can be split across upstream's ggml-rpc-server processes on
   # other hosts (ModelOptions.rpcServers, llama-ffm rpc-server). It is a client library plus a small server tool.
@@ -211,6 +217,7 @@ log "building $platform (jobs=$jobs)"
 targets=(llama llama-common llama-bench llama-simple llama-quantize llama-completion llama-embedding ggml-rpc-server)
 # GPU backend modules are separate targets that "llama" does not depend on (GGML_BACKEND_DL).
 case "$backend" in cuda) targets+=(ggml-cuda) ;; vulkan) targets+=(ggml-vulkan) ;; esac
+[ "$server" = 1 ] && targets+=(llama-server)
 cmake --build "$BUILD" -j "$jobs" --target "${targets[@]}" > "$BUILD.build.log" 2>&1 \
   || { tail -40 "$BUILD.build.log" >&2; die "build failed (full log: $BUILD.build.log)"; }
 if [ "$backend" = portable ]; then
@@ -262,7 +269,7 @@ for f in "$BUILD"/bin/*.so* "$BUILD"/bin/*.dylib "$BUILD"/bin/*.dll \
          "$BUILD"/bin/llama-completion "$BUILD"/bin/llama-completion.exe \
          "$BUILD"/bin/llama-embedding "$BUILD"/bin/llama-embedding.exe \
          "$BUILD"/bin/llama-bench.exe "$BUILD"/bin/llama-simple.exe "$BUILD"/bin/llama-quantize.exe \
-         "$BUILD"/bin/ggml-rpc-server.exe; do
+         "$BUILD"/bin/ggml-rpc-server.exe "$BUILD"/bin/llama-server "$BUILD"/bin/llama-server.exe; do
   [ -e "$f" ] || [ -L "$f" ] || continue
   cp -P -p "$f" "$OUT/"   # -P keeps the libfoo.so -> libfoo.so.0 symlinks
 done

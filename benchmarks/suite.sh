@@ -19,8 +19,9 @@ Usage: benchmarks/suite.sh [options]
   -p N / -n N         prompt / generated tokens of the pp/tg and end-to-end tests (default 64 / 32)
   --clients LIST      concurrent streaming clients for the server test (default 1,4,16; "" skips it)
   --serve-seconds N   duration of each server load run (default 8)
-  --llama-server PATH upstream llama-server built from the pinned source (default: \$LLAMA_SERVER, or
-                      llama-server next to the native libraries); without one only llama-ffm serve is measured
+  --llama-server PATH upstream llama-server (default: \$LLAMA_SERVER, else the one next to the native libraries,
+                      built from the pinned source by ./build-native.sh --server when it is missing)
+  --no-llama-server   measure only llama-ffm serve in the server test
   --e2e-runs N        generations per end-to-end process: the fresh JVM's first one, then warm ones (default 4)
   --no-kherud         skip de.kherud:llama
   --out DIR           results directory (default benchmarks/target/suite-<date>)
@@ -44,6 +45,7 @@ while [ $# -gt 0 ]; do
     --llama-server) llama_server="$2"; shift ;;
     --e2e-runs) e2e_runs="$2"; shift ;;
     --no-kherud) kherud=0 ;;
+    --no-llama-server) llama_server=none ;;
     --out) out="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "suite.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -65,7 +67,14 @@ case "$(uname -s)-$(uname -m)" in
 esac
 LIB="$ROOT/native/build/$platform"
 [ -x "$LIB/llama-bench" ] && [ -x "$LIB/llama-quantize" ] || die "run ./build-native.sh first ($LIB has no llama-bench)"
-[ -n "$llama_server" ] || { [ -x "$LIB/llama-server" ] && llama_server="$LIB/llama-server"; } || true
+if [ -z "$llama_server" ] && [ -n "$clients" ]; then
+  if [ ! -x "$LIB/llama-server" ]; then
+    log "building upstream llama-server from the pinned source (./build-native.sh --server)"
+    "$ROOT/build-native.sh" --server >&2 || die "./build-native.sh --server failed"
+  fi
+  llama_server="$LIB/llama-server"
+fi
+[ "$llama_server" != none ] || llama_server=""
 CACHE="${LLAMAFFM_CACHE:-$HOME/.cache/llama-ffm}"
 out="${out:-$ROOT/benchmarks/target/suite-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$out"
