@@ -205,9 +205,13 @@ if [ -n "$clients" ]; then
       for c in "${client_list[@]}"; do
         for t in "${targets[@]}"; do
           log "round $r/$rounds, $m: ${t%%=*} with $c client(s)"
-          "$CLI" bench-serve --url "${t#*=}" -N "$c" -d "$serve_s" -n "$ng" --warmup 1 --json 2>/dev/null \
-            | jq -r '"serve-tps-c'"$c"'\t\(.tokensPerSecond)\nserve-ttft-p50-c'"$c"'\t\(.ttftMillis.p50)\nserve-ttft-p95-c'"$c"'\t\(.ttftMillis.p95)"' \
-            | while IFS=$'\t' read -r k v; do record "$m" "$k" "${t%%=*}" "$r" "$v"; done || log "bench-serve failed"
+          json="$out/bench-serve-$m-${t%%=*}-c$c-r$r.json"
+          # Exit status 1 = some requests failed; the figures are still those of the requests that succeeded, and
+          # the failures are recorded (serve-errors-cN) with samples in the JSON.
+          "$CLI" bench-serve --url "${t#*=}" -N "$c" -d "$serve_s" -n "$ng" --warmup 1 --json > "$json" \
+            2>> "$out/bench-serve.log" || log "bench-serve against ${t%%=*}: $(jq -r '.errors' "$json" 2>/dev/null || echo ?) failed request(s), see $json"
+          jq -r '"serve-tps-c'"$c"'\t\(.tokensPerSecond)\nserve-ttft-p50-c'"$c"'\t\(.ttftMillis.p50)\nserve-ttft-p95-c'"$c"'\t\(.ttftMillis.p95)\nserve-errors-c'"$c"'\t\(.errors)"' "$json" 2>/dev/null \
+            | while IFS=$'\t' read -r k v; do record "$m" "$k" "${t%%=*}" "$r" "$v"; done || true
         done
       done
     done

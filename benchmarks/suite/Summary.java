@@ -85,7 +85,9 @@ public class Summary {
             case "ttft-ms" -> "first token ms (warm)";
             case "cold-tg" -> "end-to-end t/s, fresh JVM's first run";
             case "cold-ttft-ms" -> "first token ms, fresh JVM's first run";
-            default -> metric.startsWith("serve-tps-c") ? "serve t/s, " + metric.substring(11) + " clients"
+            default -> metric.startsWith("serve-errors-c") ? "serve failed requests, " + metric.substring(14)
+                    + " clients"
+                    : metric.startsWith("serve-tps-c") ? "serve t/s, " + metric.substring(11) + " clients"
                     : metric.startsWith("serve-ttft-p") ? "serve TTFT " + metric.substring(11, 14) + " ms, "
                             + metric.substring(metric.lastIndexOf('c') + 1) + " clients" : metric;
         };

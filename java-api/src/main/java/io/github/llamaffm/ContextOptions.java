@@ -34,6 +34,7 @@ public final class ContextOptions {
     private final boolean offloadKqv;
     private final boolean embeddings;
     private final boolean kvUnified;
+    private final boolean warmup;
     private final ContextOverflow overflow;
     private final int shiftKeepTokens;
     private final Boolean backendSampling;
@@ -57,6 +58,7 @@ public final class ContextOptions {
         this.offloadKqv = b.offloadKqv;
         this.embeddings = b.embeddings;
         this.kvUnified = b.kvUnified;
+        this.warmup = b.warmup;
         this.overflow = b.overflow;
         this.shiftKeepTokens = b.shiftKeepTokens;
         this.backendSampling = b.backendSampling;
@@ -86,6 +88,7 @@ public final class ContextOptions {
         b.offloadKqv = offloadKqv;
         b.embeddings = embeddings;
         b.kvUnified = kvUnified;
+        b.warmup = warmup;
         b.overflow = overflow;
         b.shiftKeepTokens = shiftKeepTokens;
         b.backendSampling = backendSampling;
@@ -157,6 +160,8 @@ public final class ContextOptions {
     public boolean offloadKqv() { return offloadKqv; }
     public boolean embeddings() { return embeddings; }
     public boolean kvUnified() { return kvUnified; }
+    /** Whether creating the context runs a warm-up generation (see {@link Builder#warmup(boolean)}). */
+    public boolean warmup() { return warmup; }
     /** What a generation does when its sequence is full. */
     public ContextOverflow overflow() { return overflow; }
     /** Tokens kept at the start by a context shift (besides the BOS token); -1 = the whole prompt. */
@@ -179,7 +184,7 @@ public final class ContextOptions {
                 + text(batchThreads)
                 + ", flashAttention=" + flashAttention + ", keyType=" + keyType + ", valueType=" + valueType
                 + ", swaFull=" + swaFull + ", offloadKqv=" + offloadKqv + ", embeddings=" + embeddings
-                + ", kvUnified=" + kvUnified + ", overflow=" + overflow + ", shiftKeepTokens=" + shiftKeepTokens
+                + ", kvUnified=" + kvUnified + ", warmup=" + warmup + ", overflow=" + overflow + ", shiftKeepTokens=" + shiftKeepTokens
                 + ", backendSampling=" + (backendSampling == null ? "unset" : backendSampling)
                 + ", pooling=" + (pooling == null ? "unset" : pooling) + "]";
     }
@@ -203,6 +208,7 @@ public final class ContextOptions {
         private boolean offloadKqv = true;
         private boolean embeddings = false;
         private boolean kvUnified = false;
+        private boolean warmup = true;
         private ContextOverflow overflow = ContextOverflow.FAIL;
         private int shiftKeepTokens = 0;
         private Boolean backendSampling;
@@ -324,6 +330,20 @@ public final class ContextOptions {
         /** One KV buffer shared by all sequences. Defaults to {@code false}. */
         public Builder kvUnified(boolean kvUnified) {
             this.kvUnified = kvUnified;
+            return this;
+        }
+
+        /**
+         * Whether creating the context runs one warm-up generation: one token from the BOS token with the default
+         * sampler, then the cache is emptied, as llama.cpp's own tools warm up at load ({@code --no-warmup} turns
+         * theirs off). It moves the one-time costs of the first generation (the first decode's graph allocation,
+         * linking each native function on its first call, loading and initialising the generation classes) into
+         * context creation, so that the first real generation runs at steady speed: on the benchmarks' tiny model
+         * the fresh JVM's first token took about 150 ms without it and 15 ms with it (BENCHMARKS.md). Embeddings
+         * contexts never warm up. Defaults to {@code true}.
+         */
+        public Builder warmup(boolean warmup) {
+            this.warmup = warmup;
             return this;
         }
 

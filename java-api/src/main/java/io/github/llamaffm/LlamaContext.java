@@ -161,6 +161,33 @@ public final class LlamaContext implements AutoCloseable {
         this.rollingWindow = info.slidingWindow() > 0 && !options.swaFull() ? info.slidingWindow() : 0;
         this.history = new TokenHistory(memory, 0, rollingWindow);
         this.shift = SequenceEngine.Shift.of(options, memory);
+        if (options.warmup() && !options.embeddings()) {
+            try {
+                warmUp();
+            } catch (RuntimeException | Error e) {
+                handle.close();
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * One generated token from a short text prompt through the same path as every generation (tokenizer included),
+     * then an empty cache (ContextOptions.Builder#warmup). A model that cannot
+     * generate this way fails the same way on the user's first generation, with the user's input in the message:
+     * the warm-up's failure is only logged.
+     */
+    private void warmUp() {
+        try (Generation g = generate("Hello", GenerateOptions.builder().maxTokens(1).build())) {
+            for (Token ignored : g) {
+                // drained: decode, sample, detokenize
+            }
+        } catch (LlamaException e) {
+            System.getLogger(LlamaContext.class.getName()).log(System.Logger.Level.DEBUG,
+                    "llama-ffm: the context's warm-up generation failed (the context is usable)", e);
+        } finally {
+            clear();
+        }
     }
 
     /** Frees what the context owns; captures only native pointers and the model's handle, never the context. */

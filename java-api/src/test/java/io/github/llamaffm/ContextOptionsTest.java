@@ -106,4 +106,48 @@ class ContextOptionsTest {
             assertThat(ctx.embed(longText, true)).hasSize(model.info().embeddingSize());
         }
     }
+
+    /**
+     * The warm-up generation at creation (on by default, as llama.cpp's tools) runs through llama.cpp (its counters
+     * show time spent on a prompt) and leaves nothing behind: an empty cache, and first generations, greedy and seeded,
+     * token for token the same as a context created without it.
+     */
+    @Test
+    void theWarmupGenerationRunsAndLeavesNothingBehind() {
+        try (LlamaModel model = LlamaModel.load(TestModels.tiny())) {
+            assertThat(ContextOptions.defaults().warmup()).isTrue();
+            GenerateOptions greedy = GenerateOptions.builder().maxTokens(24).sampler(Sampler.greedy()).build();
+            GenerateOptions seeded = GenerateOptions.builder().maxTokens(24)
+                    .sampler(Sampler.builder().topK(40).topP(0.9f).temperature(0.8f).seed(7).build()).build();
+            String[] cold = new String[2];
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(256).warmup(false).build())) {
+                assertThat(PerfCounters.of(ctx.segment()).promptMillis()).isZero();
+                cold[0] = text(ctx, greedy);
+                ctx.clear();
+                cold[1] = text(ctx, seeded);
+            }
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder().contextSize(256).build())) {
+                assertThat(PerfCounters.of(ctx.segment()).promptMillis()).isPositive(); // the warm-up's prompt
+                assertThat(ctx.tokens()).isEmpty();
+                assertThat(ctx.memory().maxPosition(0)).isEqualTo(-1);
+                assertThat(text(ctx, greedy)).isEqualTo(cold[0]);
+                ctx.clear();
+                assertThat(text(ctx, seeded)).isEqualTo(cold[1]);
+            }
+            // Embeddings contexts do not generate: no warm-up.
+            try (LlamaContext ctx = model.newContext(ContextOptions.builder().embeddings(true).build())) {
+                assertThat(PerfCounters.of(ctx.segment()).promptMillis()).isZero();
+            }
+        }
+    }
+
+    private static String text(LlamaContext ctx, GenerateOptions options) {
+        StringBuilder sb = new StringBuilder();
+        try (Generation g = ctx.generate("Once upon a time", options)) {
+            for (Token t : g) {
+                sb.append(t.text());
+            }
+        }
+        return sb.toString();
+    }
 }

@@ -72,9 +72,15 @@ public final class BenchCommand implements Callable<Integer> {
     int batchSize = 2048;
 
     @Option(names = "--warmup", paramLabel = "N", order = 35,
-            description = "Untimed warm-up runs of each test before the timed ones (llama-bench does 1; the JVM's "
-                    + "just-in-time compiler needs a few more). Default: ${DEFAULT-VALUE}.")
+            description = "Untimed warm-up runs of each test before the timed ones, at least; more run until one second "
+                    + "of warm-up has passed (at most 100): llama-bench does 1, but the JVM's just-in-time compiler "
+                    + "works in the background for a while, and on a machine whose cores all compute it competes "
+                    + "with them. Default: ${DEFAULT-VALUE}.")
     int warmup = 3;
+
+    /** Warm-up time after which no more than {@link #warmup} runs are made. */
+    private static final long WARMUP_NANOS = 1_000_000_000L;
+    private static final int MAX_WARMUP_RUNS = 100;
 
     @Option(names = "--compare", order = 36,
             description = "Also run llama-bench (next to the native libraries) and print llama-ffm/llama-bench.")
@@ -192,7 +198,8 @@ public final class BenchCommand implements Callable<Integer> {
     /** Runs one test like llama-bench: a warm-up, then {@code repetitions} timed runs on an empty cache. */
     private Result run(LlamaContext ctx, String name, int prompt, int gen, Random random, PrintWriter err) {
         Vocabulary vocab = ctx.vocabulary();
-        for (int i = 0; i < warmup; i++) {
+        long warmupEnd = System.nanoTime() + WARMUP_NANOS;
+        for (int i = 0; i < warmup || (warmup > 0 && i < MAX_WARMUP_RUNS && System.nanoTime() < warmupEnd); i++) {
             ctx.clear();
             if (prompt > 0) {
                 runPrompt(ctx, vocab, prompt, random); // warm-up: the whole prompt, as llama-bench does

@@ -60,6 +60,11 @@ public final class ContextArgs {
                     + "the host). Default: on when every layer is offloaded to a GPU.")
     Boolean backendSampling;
 
+    @Option(names = "--no-warmup", order = 21,
+            description = "Skip the warm-up generation when the context is created (as llama.cpp's --no-warmup); "
+                    + "by default one runs, so that the first request runs at steady speed.")
+    boolean noWarmup;
+
     /** Creates a context of {@code model} with {@code options}, then {@link #configure}s it. */
     LlamaContext newContext(LlamaModel model, ContextOptions options, CommandSpec spec) {
         LlamaContext ctx = model.newContext(options);
@@ -134,7 +139,7 @@ public final class ContextArgs {
 
     ContextOptions options() {
         ContextOptions.Builder b = ContextOptions.builder().threads(threads).batchThreads(threads).swaFull(swaFull)
-                .overflow(contextShift ? ContextOverflow.SHIFT : ContextOverflow.FAIL).shiftKeepTokens(keep);
+                .overflow(contextShift ? ContextOverflow.SHIFT : ContextOverflow.FAIL).shiftKeepTokens(keep).warmup(!noWarmup);
         if (ctxSize != null) {
             b.contextSize(ctxSize);
         }
