@@ -26,7 +26,10 @@ class SpringExampleTest {
         System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
         try {
             SpringExample.main(new String[] {"--llama-ffm.model=" + TestModels.tiny(), "--llama-ffm.gpu-layers=0",
-                    "--llama-ffm.context-size=2048", "--llama-ffm.chat.max-tokens=48",
+                    // Room for the longest reply the record's JSON Schema grammar allows (bounded whitespace, at most
+                    // 16-digit number parts: under 250 characters): random weights and an unseeded sampler can pick
+                    // the longest; with 48 tokens the JSON was sometimes cut short (seen in CI).
+                    "--llama-ffm.context-size=2048", "--llama-ffm.chat.max-tokens=320",
                     "--llama-ffm.chat-template=" + qwen});
         } finally {
             System.setOut(stdout);
