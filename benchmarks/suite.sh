@@ -201,9 +201,17 @@ if [ -n "$clients" ]; then
       targets+=("llama-server=http://127.0.0.1:18081/v1")
     fi
     for t in "${targets[@]}"; do wait_up "${t#*=}" || die "${t%%=*} did not start (see $out)"; done
+    # Steady state, as a server runs: each server first takes an unrecorded load at the most clients (this is what
+    # warms up llama-ffm's just-in-time compiler; llama-server gets the same), then the rounds alternate the order.
+    for t in "${targets[@]}"; do
+      log "$m: warming up ${t%%=*} ($maxc clients, $serve_s s, not recorded)"
+      "$CLI" bench-serve --url "${t#*=}" -N "$maxc" -d "$serve_s" -n "$ng" --warmup 1 --json > /dev/null 2>&1 || true
+    done
     for ((r = 1; r <= rounds; r++)); do
+      order=("${targets[@]}")
+      if ((r % 2 == 0)); then order=(); for ((i = ${#targets[@]} - 1; i >= 0; i--)); do order+=("${targets[$i]}"); done; fi
       for c in "${client_list[@]}"; do
-        for t in "${targets[@]}"; do
+        for t in "${order[@]}"; do
           log "round $r/$rounds, $m: ${t%%=*} with $c client(s)"
           json="$out/bench-serve-$m-${t%%=*}-c$c-r$r.json"
           # Exit status 1 = some requests failed; the figures are still those of the requests that succeeded, and
