@@ -110,6 +110,11 @@
  * ({@link io.github.llamaffm.ContextOptions.Builder#backendSampling}), so the device returns a token rather than the
  * vocabulary's logits. Remote devices join through {@link io.github.llamaffm.ModelOptions.Builder#rpcServers}.
  *
+ * <h2>No slow start</h2>
+ * A new context runs one warm-up generation (as llama.cpp's tools warm up at load), so the first real generation
+ * runs at steady speed; {@link io.github.llamaffm.ContextOptions.Builder#warmup ContextOptions.Builder.warmup(false)}
+ * skips it.
+ *
  * <h2>Threading and lifetime</h2>
  * A model may be shared by any number of threads. A context is used by one thread at a time: a call from a second
  * thread while the first is inside throws {@link java.lang.IllegalStateException}; only
