@@ -178,9 +178,18 @@ public final class LlamaContext implements AutoCloseable {
      * the warm-up's failure is only logged.
      */
     private void warmUp() {
-        try (Generation g = generate("Hello", GenerateOptions.builder().maxTokens(1).build())) {
-            for (Token ignored : g) {
-                // drained: decode, sample, detokenize
+        try {
+            int[] prompt = vocabulary.tokenize("Hello", true, false);
+            if (prompt.length >= sequenceContextSize) {
+                prompt = java.util.Arrays.copyOf(prompt, 1); // a sequence of very few cells
+            }
+            if (prompt.length == 0 || prompt.length >= sequenceContextSize) {
+                return;
+            }
+            try (Generation g = generate(prompt, GenerateOptions.builder().maxTokens(1).build())) {
+                for (Token ignored : g) {
+                    // drained: decode, sample, detokenize
+                }
             }
         } catch (LlamaException e) {
             System.getLogger(LlamaContext.class.getName()).log(System.Logger.Level.DEBUG,
