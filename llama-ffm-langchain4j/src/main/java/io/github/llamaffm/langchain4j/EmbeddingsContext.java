@@ -8,6 +8,7 @@ import io.github.llamaffm.ModelOptions;
 import java.nio.file.Path;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 
 /**
  * The embeddings context behind {@link LlamaFfmEmbeddingModel} and {@link LlamaFfmScoringModel}: either one the caller
@@ -16,7 +17,7 @@ import java.util.function.Consumer;
  */
 final class EmbeddingsContext implements AutoCloseable {
     final LlamaContext context;
-    final ReentrantLock lock = new ReentrantLock();
+    private final ReentrantLock lock = new ReentrantLock();
     private final LlamaModel ownedModel;
 
     private EmbeddingsContext(LlamaContext context, LlamaModel ownedModel) {
@@ -37,18 +38,20 @@ final class EmbeddingsContext implements AutoCloseable {
             check.accept(context);
             return new EmbeddingsContext(context, null);
         }
-        LlamaModel model = LlamaModel.load(modelPath, modelOptions);
-        LlamaContext ctx = null;
+        return Engine.loadWithContext(modelPath, modelOptions,
+                contextOptions.toBuilder().embeddings(true).kvUnified(true).build(), (model, ctx) -> {
+                    check.accept(ctx);
+                    return new EmbeddingsContext(ctx, model);
+                });
+    }
+
+    /** Runs {@code call} on the context while holding the lock (the adapters' calls take turns). */
+    <T> T locked(Supplier<T> call) {
+        lock.lock();
         try {
-            ctx = model.newContext(contextOptions.toBuilder().embeddings(true).kvUnified(true).build());
-            check.accept(ctx);
-            return new EmbeddingsContext(ctx, model);
-        } catch (RuntimeException | Error e) {
-            if (ctx != null) {
-                ctx.close();
-            }
-            model.close();
-            throw e;
+            return call.get();
+        } finally {
+            lock.unlock();
         }
     }
 

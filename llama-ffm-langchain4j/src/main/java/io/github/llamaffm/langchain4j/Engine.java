@@ -9,6 +9,7 @@ import io.github.llamaffm.ModelOptions;
 
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 
 /**
  * What a chat model runs on: a {@link GenerationService} (shared, or loaded and owned by this model), the chat
@@ -42,11 +43,21 @@ final class Engine implements AutoCloseable {
 
     static Engine load(Path path, ModelOptions modelOptions, ContextOptions contextOptions, String template,
                        String modelName) {
+        return loadWithContext(path, modelOptions, contextOptions,
+                (model, ctx) -> new Engine(GenerationService.start(ctx), model, ctx, template, modelName));
+    }
+
+    /**
+     * Loads a model, creates one context on it and hands both to {@code then}; if loading, the context or
+     * {@code then} fails, nothing stays open. (The adapters that load their own model: chat, embeddings, scoring.)
+     */
+    static <T> T loadWithContext(Path path, ModelOptions modelOptions, ContextOptions contextOptions,
+                                 BiFunction<LlamaModel, LlamaContext, T> then) {
         LlamaModel model = LlamaModel.load(path, modelOptions);
         LlamaContext ctx = null;
         try {
             ctx = model.newContext(contextOptions);
-            return new Engine(GenerationService.start(ctx), model, ctx, template, modelName);
+            return then.apply(model, ctx);
         } catch (RuntimeException | Error e) {
             if (ctx != null) {
                 ctx.close();

@@ -56,14 +56,8 @@ public final class LlamaFfmEmbeddingModel implements EmbeddingModel, AutoCloseab
     public Response<List<Embedding>> embedAll(List<TextSegment> segments) {
         Objects.requireNonNull(segments, "segments");
         List<String> texts = segments.stream().map(TextSegment::text).toList();
-        List<float[]> vectors;
+        List<float[]> vectors = owner.locked(() -> context.embed(texts, normalize));
         int tokens = 0;
-        owner.lock.lock();
-        try {
-            vectors = context.embed(texts, normalize);
-        } finally {
-            owner.lock.unlock();
-        }
         for (String t : texts) {
             tokens += context.vocabulary().tokenize(t, true, false).length;
         }

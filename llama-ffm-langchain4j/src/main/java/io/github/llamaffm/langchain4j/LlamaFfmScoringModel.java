@@ -64,13 +64,8 @@ public final class LlamaFfmScoringModel implements ScoringModel, AutoCloseable {
         if (segments.isEmpty()) {
             return Response.from(List.of(), new TokenUsage(0));
         }
-        List<RerankScore> scores;
-        owner.lock.lock();
-        try {
-            scores = context.rerank(query, segments.stream().map(TextSegment::text).toList());
-        } finally {
-            owner.lock.unlock();
-        }
+        List<RerankScore> scores =
+                owner.locked(() -> context.rerank(query, segments.stream().map(TextSegment::text).toList()));
         int tokens = scores.stream().mapToInt(RerankScore::tokens).sum();
         return Response.from(scores.stream().map(s -> (double) s.score()).toList(), new TokenUsage(tokens));
     }
