@@ -113,21 +113,20 @@ final class Drafter {
     }
 
     /**
-     * Guesses up to {@code max} tokens to follow {@code tokens} (the tokens of target sequence {@code sequence} in
-     * the cache) and {@code pending} (the sampled token not yet decoded).
+     * Guesses up to {@code max} tokens to follow {@code history} (the tokens of target sequence {@code sequence} in
+     * the cache) and {@code pending} (the sampled token not yet decoded). Called every step of a speculating
+     * sequence: the n-gram lookup reads the history in place, the draft model gets one copy.
      *
      * @return the guess, possibly empty
      */
-    int[] draft(int sequence, int[] tokens, int pending, int max) {
+    int[] draft(int sequence, TokenHistory history, int pending, int max) {
         int n = Math.min(max, speculation.draftMax());
         if (n <= 0) {
             return EMPTY;
         }
         int[] guess;
         if (draft != null) {
-            int[] all = Arrays.copyOf(tokens, tokens.length + 1);
-            all[tokens.length] = pending;
-            guess = draft.draftTokens(sequence, all, n, speculation.minProbability());
+            guess = draft.draftTokens(sequence, history.toArrayWith(pending), n, speculation.minProbability());
             for (int i = 0; i < guess.length; i++) {
                 if (guess[i] >= targetVocabSize) {
                     guess = Arrays.copyOf(guess, i);
@@ -135,7 +134,7 @@ final class Drafter {
                 }
             }
         } else {
-            guess = lookup(tokens, pending, speculation.ngramSize(), speculation.draftMax());
+            guess = lookup(history.view(), history.length(), pending, speculation.ngramSize(), speculation.draftMax());
             if (guess.length > n) {
                 guess = Arrays.copyOf(guess, n);
             }
@@ -168,7 +167,11 @@ final class Drafter {
      * fewer, or when fewer than {@code n} tokens follow the match.
      */
     static int[] lookup(int[] tokens, int pending, int n, int m) {
-        int length = tokens.length;
+        return lookup(tokens, tokens.length, pending, n, m);
+    }
+
+    /** {@link #lookup(int[], int, int, int)} over the first {@code length} entries of {@code tokens}. */
+    static int[] lookup(int[] tokens, int length, int pending, int n, int m) {
         if (length <= n + m + 1) {
             return EMPTY;
         }

@@ -223,7 +223,7 @@ final class SequenceEngine {
             int max = Math.min(room - 1, Math.min(capacity - position - 1 - (shift != null ? 1 : 0),
                     options.maxTokens() - generated - 1));
             if (max > 0) {
-                draft = drafter.draft(sequence, history.toArray(), pendingToken, max);
+                draft = drafter.draft(sequence, history, pendingToken, max);
             }
         }
         return 1 + draft.length;

@@ -37,6 +37,18 @@ final class TokenHistory {
         return Arrays.copyOf(tokens, length);
     }
 
+    /** The tokens followed by {@code next}, in one new array. */
+    int[] toArrayWith(int next) {
+        int[] all = Arrays.copyOf(tokens, length + 1);
+        all[length] = next;
+        return all;
+    }
+
+    /** The backing array, valid up to {@link #length()} until the next change: read without copying. */
+    int[] view() {
+        return tokens;
+    }
+
     void append(int token) {
         if (length == tokens.length) {
             tokens = Arrays.copyOf(tokens, length * 2);
